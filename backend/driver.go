@@ -1,0 +1,82 @@
+package backend
+
+import "context"
+
+// Driver is the contract between the portable client and one store.
+//
+// A driver is small and literal. It does not retry, back off, record metrics
+// or validate beyond its own limits: the client does all of that around it.
+// Every method must be safe for concurrent use. Every failure is an *Error
+// (see CodeOf); a driver maps its store's failures onto Codes and marks the
+// transient ones with a retryable code.
+//
+// The promises each method must keep are checked by package conformance:
+//
+//   - Acquire grants the lock when it is free and returns a Version strictly
+//     greater than every earlier grant of that lock ID. If the lock is held by
+//     another client it fails with CodeLockHeld, or, with Wait, queues the
+//     caller (see AcquireRequest.Wait). If req.ClientID already holds the lock
+//     it returns the current grant unchanged (same Version, same expiry): a
+//     retried Acquire is harmless. The store must not expire the grant before
+//     TTL has passed from the moment it made it.
+//   - Release and Renew need both the owner's ClientID and the grant's
+//     Version. Another owner gives CodeNotLockOwner, the right owner at another
+//     version CodeVersionMismatch, a lock nobody holds CodeNotFound. Release
+//     hands the lock to the head waiter, if any, in the same step.
+//   - Renew keeps the Version and sets the expiry to now + TTL.
+//   - Get answers CodeNotFound for a lock that is neither held nor waited on.
+//   - List orders by lock ID and paginates stably.
+//   - Close releases the driver's resources and wakes every call blocked in
+//     it with CodeClosed; calls after Close fail with CodeClosed. A driver's
+//     Close does not release the locks it holds (they expire), so that a
+//     crashed process and a closed one look the same to the others.
+type Driver interface {
+	Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResult, error)
+	Release(ctx context.Context, req *ReleaseRequest) (*ReleaseResult, error)
+	Renew(ctx context.Context, req *RenewRequest) (*Lock, error)
+	Get(ctx context.Context, req *GetRequest) (*LockInfo, error)
+	List(ctx context.Context, req *ListRequest) (*ListResult, error)
+	Capabilities() Capabilities
+	Close() error
+}
+
+// Queuer is implemented by drivers with an explicit wait queue that a client
+// can join without blocking (see EnqueueRequest).
+type Queuer interface {
+	Enqueue(ctx context.Context, req *EnqueueRequest) (*EnqueueResult, error)
+	// CancelWait removes the client from the queue; CodeNotWaiting if it was
+	// not in it. It never releases a lock the client already holds.
+	CancelWait(ctx context.Context, req *CancelWaitRequest) error
+}
+
+// Admin is implemented by drivers that can describe their store.
+type Admin interface {
+	Status(ctx context.Context) (*Status, error)
+	Health(ctx context.Context) (*Health, error)
+	BackoffAdvice(ctx context.Context, lockID string) (*BackoffAdvice, error)
+}
+
+// Router is implemented by drivers that talk to a replicated store through a
+// leader.
+type Router interface {
+	// LeaderAddress is the last known leader's client API address, "" if none.
+	LeaderAddress() string
+	// Connected reports whether the driver has a usable connection now.
+	Connected() bool
+}
+
+// Observer receives events that only the driver sees, for the client's
+// metrics. Its methods must be cheap and must not block.
+type Observer interface {
+	// LeaderRedirect is called each time the driver follows a NOT_LEADER
+	// answer to another node.
+	LeaderRedirect(from, to string)
+	// Connections is called when the number of open connections changes.
+	Connections(n int)
+}
+
+// Observable is implemented by drivers that report events to an Observer.
+// The client calls SetObserver once, before any other call.
+type Observable interface {
+	SetObserver(Observer)
+}

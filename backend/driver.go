@@ -4,8 +4,13 @@ import "context"
 
 // Driver is the contract between the portable client and one store.
 //
-// A driver is small and literal. It does not retry, back off, record metrics
-// or validate beyond its own limits: the client does all of that around it.
+// A driver is small and literal. It does not retry, back off or record
+// metrics: the client does all of that around it. It does check each request
+// with the matching Validate function of this package (ValidateAcquire, ...)
+// and its own Capabilities before touching its store, because a driver is
+// also called directly (by a server that takes requests off the network, by
+// tests): a malformed request fails with CodeInvalidArgument or
+// CodeInvalidTTL, changes nothing, and never panics.
 // Every method must be safe for concurrent use. Every failure is an *Error
 // (see CodeOf); a driver maps its store's failures onto Codes and marks the
 // transient ones with a retryable code.
@@ -29,7 +34,32 @@ import "context"
 //   - Close releases the driver's resources and wakes every call blocked in
 //     it with CodeClosed; calls after Close fail with CodeClosed. A driver's
 //     Close does not release the locks it holds (they expire), so that a
-//     crashed process and a closed one look the same to the others.
+//     crashed process and a closed one look the same to the others. Waiters
+//     whose calls Close woke leave their queues.
+//
+// The finer points, which the conformance suite also checks:
+//
+//   - An expired grant is gone: the store treats it as released (handing the
+//     lock to the head waiter), Get no longer reports it, and an Acquire by
+//     the former owner is a new grant with a new, greater Version.
+//   - Versions are positive. A store may share one counter between lock IDs;
+//     only the per-ID order is promised.
+//   - Acquire with Wait on a store without Capabilities.ServerSideWait fails
+//     at once with CodeLockHeld, as without Wait; the client then waits by
+//     polling with backoff. Such a store declares neither FIFO nor Priorities.
+//   - A waiter that gives up (ctx done, WaitTimeout passed, driver closed)
+//     leaves the queue before the call returns. If the store granted it the
+//     lock at the same moment, the driver releases that grant (handing it on)
+//     before returning the error, so no grant is orphaned.
+//   - A waiting client that reaches the head of the queue is granted the lock
+//     with its own TTL counted from the moment of the grant.
+//   - With Queuer: Enqueue by the current holder answers Granted with the
+//     current grant; Enqueue by a client already queued answers its position
+//     and changes nothing. Acquire without Wait by a queued client fails with
+//     CodeLockHeld and leaves it queued; Acquire with Wait by a queued client
+//     waits in the place it already has.
+//   - Priorities (when declared): a higher Priority is granted first; equal
+//     priorities are granted in arrival order.
 type Driver interface {
 	Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResult, error)
 	Release(ctx context.Context, req *ReleaseRequest) (*ReleaseResult, error)

@@ -190,9 +190,9 @@ func (e *Error) Is(target error) bool {
 // still works on a timeout.
 func (e *Error) Unwrap() error { return e.Err }
 
-// CodeOf returns the Code of err: the Code of the first *Error or sentinel in
-// its chain, CodeTimeout / CodeCanceled for the context errors, CodeUnknown
-// otherwise (and for nil).
+// CodeOf returns the Code of err: the Code of the first *Error in its chain,
+// else that of the first sentinel, else CodeTimeout / CodeCanceled for the
+// context errors, CodeUnknown otherwise (and for nil).
 func CodeOf(err error) Code {
 	if err == nil {
 		return CodeUnknown
@@ -218,10 +218,14 @@ func CodeOf(err error) Code {
 // deadline, CodeCanceled for a cancellation) that still unwraps to the
 // context error. Drivers return it when they stop waiting because ctx is done.
 func ContextError(ctx context.Context, lockID string) *Error {
-	err := context.Cause(ctx)
+	err := ctx.Err()
 	code := CodeCanceled
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) {
 		code = CodeTimeout
+	}
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		// Keep both: callers test for context.Canceled and for their own cause.
+		err = fmt.Errorf("%w: %w", err, cause)
 	}
 	return &Error{Code: code, LockID: lockID, Err: err}
 }

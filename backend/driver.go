@@ -21,9 +21,9 @@ import "context"
 //     greater than every earlier grant of that lock ID. If the lock is held by
 //     another client it fails with CodeLockHeld, or, with Wait, queues the
 //     caller (see AcquireRequest.Wait). If req.ClientID already holds the lock
-//     it returns the current grant unchanged (same Version, same expiry): a
-//     retried Acquire is harmless. The store must not expire the grant before
-//     TTL has passed from the moment it made it.
+//     it returns the current grant unchanged (same Version, same expiry) with
+//     AlreadyHeld set: a retried Acquire is harmless. The store must not
+//     expire the grant before TTL has passed from the moment it made it.
 //   - Release and Renew need both the owner's ClientID and the grant's
 //     Version. Another owner gives CodeNotLockOwner, the right owner at another
 //     version CodeVersionMismatch, a lock nobody holds CodeNotFound. Release
@@ -35,7 +35,8 @@ import "context"
 //     it with CodeClosed; calls after Close fail with CodeClosed. A driver's
 //     Close does not release the locks it holds (they expire), so that a
 //     crashed process and a closed one look the same to the others. Waiters
-//     whose calls Close woke leave their queues.
+//     whose calls Close woke leave their queues. Closing twice is harmless:
+//     the second Close returns nil.
 //
 // The finer points, which the conformance suite also checks:
 //
@@ -60,6 +61,22 @@ import "context"
 //     waits in the place it already has.
 //   - Priorities (when declared): a higher Priority is granted first; equal
 //     priorities are granted in arrival order.
+//   - A call that stops because its ctx is done fails with the error
+//     ContextError builds: CodeTimeout for a deadline, CodeCanceled for a
+//     cancellation. An Acquire blocked in the queue whose waiter CancelWait
+//     removed fails with CodeCanceled too.
+//   - EnqueueResult.Position is exact on a FIFO store and an estimate
+//     elsewhere.
+//   - A List cursor the store did not issue fails with CodeInvalidArgument
+//     (DecodeCursor) or is read as "resume after this lock ID"; it never
+//     panics.
+//   - RequestID: a store that can lose an answer (any store behind a
+//     network) must not apply a request twice when the client sends it
+//     again with the same RequestID after a retryable failure. A store with
+//     a deduplication table answers the repeat as it answered the first; a
+//     store whose operations are idempotent per client ID may instead
+//     answer with the state the first attempt left (Acquire: AlreadyHeld;
+//     Release: CodeNotFound or CodeNotLockOwner).
 type Driver interface {
 	Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResult, error)
 	Release(ctx context.Context, req *ReleaseRequest) (*ReleaseResult, error)

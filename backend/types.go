@@ -6,8 +6,8 @@ import "time"
 // the store's view of when it was granted and when it expires.
 //
 // AcquiredAt and ExpiresAt are the store's timestamps, for display only: a
-// client never compares them with its own clock (see DESIGN §2.3 in the
-// repository's docs). Version is the fencing token.
+// client never compares them with its own clock (see promise 3 in
+// docs/promises.md). Version is the fencing token.
 type Lock struct {
 	LockID     string
 	Owner      string // the holder's client ID
@@ -65,6 +65,13 @@ type AcquireResult struct {
 	// was sent, so the caller's local deadline (sendTime + TTL) may already be
 	// short.
 	Waited bool
+	// AlreadyHeld is true when ClientID held the lock before this request
+	// arrived, so the answer is the existing grant, unchanged: its lease
+	// started before this request was sent and may end sooner than
+	// sendTime + TTL. A client that needs a lease it can count must renew
+	// (see Driver). A retried request that the store recognises by its
+	// RequestID answers as the first attempt did instead.
+	AlreadyHeld bool
 }
 
 // ReleaseRequest gives a lock up. Only the owner at that version may release.

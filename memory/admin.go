@@ -1,0 +1,113 @@
+package memory
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/raftlock/raftlock/backend"
+)
+
+// Status counts the store's locks and waiters. Role is "standalone"; Store
+// is "memory"; NodeID is the NAME of a store opened as mem://NAME, "" for
+// others.
+func (d *Driver) Status(ctx context.Context) (*backend.Status, error) {
+	if err := d.closedErr(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, backend.ContextError(ctx, "")
+	}
+	s := d.store
+	st := &backend.Status{
+		Store:  "memory",
+		NodeID: s.name,
+		Role:   "standalone",
+		Details: map[string]string{
+			"shards":      strconv.Itoa(numShards),
+			"max_locks":   strconv.Itoa(s.cfg.maxLocks),
+			"max_waiters": strconv.Itoa(s.cfg.maxWaiters),
+		},
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if sh.closed {
+			sh.mu.Unlock()
+			return nil, closedError("", "store")
+		}
+		now := s.cfg.clock.Now()
+		for _, ls := range sh.locks {
+			if !s.held(sh, ls, now) {
+				continue
+			}
+			// Every record is a held lock; its waiters wait behind it.
+			st.Locks++
+			st.HeldLocks++
+			st.Waiters += len(ls.queue)
+		}
+		sh.mu.Unlock()
+	}
+	return st, nil
+}
+
+// Health reports the store serving while it and the driver are open, and
+// fails with CodeClosed after either has closed.
+func (d *Driver) Health(ctx context.Context) (*backend.Health, error) {
+	if err := d.closedErr(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, backend.ContextError(ctx, "")
+	}
+	return &backend.Health{Serving: true, Message: "in-process store"}, nil
+}
+
+// The backoff the store advises, per unit of contention.
+const (
+	adviceBase       = 5 * time.Millisecond
+	adviceInitialCap = 500 * time.Millisecond
+	adviceMaxCap     = 10 * time.Second
+)
+
+// BackoffAdvice tells a client that polls for lockID how long to back off.
+// Contention is the holder plus each waiter: a free lock advises 5ms
+// growing to 100ms; each unit of contention adds 5ms to the initial backoff
+// (up to 500ms), with a maximum twenty times the initial one (up to 10s) and
+// more jitter, so that many pollers spread out.
+func (d *Driver) BackoffAdvice(ctx context.Context, lockID string) (*backend.BackoffAdvice, error) {
+	if err := d.closedErr(); err != nil {
+		return nil, err
+	}
+	if e := backend.ValidateID("lock ID", lockID); e != nil {
+		return nil, e
+	}
+	if ctx.Err() != nil {
+		return nil, backend.ContextError(ctx, lockID)
+	}
+	s := d.store
+	sh := s.shardFor(lockID)
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return nil, closedError(lockID, "store")
+	}
+	contention := 0
+	if ls := s.lookup(sh, lockID, s.cfg.clock.Now()); ls != nil {
+		contention = 1 + len(ls.queue)
+	}
+	sh.mu.Unlock()
+	return adviceFor(contention), nil
+}
+
+// adviceFor computes the advice for a contention level.
+func adviceFor(contention int) *backend.BackoffAdvice {
+	c := time.Duration(min(contention, 1000))
+	initial := min(adviceBase*(1+c), adviceInitialCap)
+	return &backend.BackoffAdvice{
+		InitialBackoff: initial,
+		MaxBackoff:     min(20*initial, adviceMaxCap),
+		Multiplier:     2,
+		JitterFactor:   min(0.2+0.05*float64(c), 0.5),
+	}
+}

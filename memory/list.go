@@ -1,0 +1,73 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/raftlock/raftlock/backend"
+)
+
+// List returns one page of the locks that match req.Filter, ordered by lock
+// ID, paginated with backend.Page (cursor or offset). Total is exact.
+//
+// Each shard is read under its own mutex, one after another, so a page is
+// not a snapshot of the whole store at one instant; the cursor still never
+// returns a lock twice nor skips one that exists throughout.
+func (d *Driver) List(ctx context.Context, req *backend.ListRequest) (*backend.ListResult, error) {
+	if err := d.closedErr(); err != nil {
+		return nil, err
+	}
+	if e := backend.ValidateList(req); e != nil {
+		return nil, e
+	}
+	if req.Cursor != "" {
+		// Check the cursor before gathering, so a malformed one costs
+		// nothing.
+		if _, e := backend.DecodeCursor(req.Cursor); e != nil {
+			return nil, e
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, backend.ContextError(ctx, "")
+	}
+	s := d.store
+	var matches []backend.LockInfo
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if sh.closed {
+			sh.mu.Unlock()
+			return nil, closedError("", "store")
+		}
+		now := s.cfg.clock.Now()
+		for _, ls := range sh.locks {
+			// held expires a due grant, which may compact the table;
+			// deleting from a map while ranging over it is allowed.
+			if !s.held(sh, ls, now) {
+				continue
+			}
+			info := ls.info(false)
+			if !backend.MatchFilter(&req.Filter, &info) {
+				continue
+			}
+			if req.IncludeWaiters {
+				info = ls.info(true)
+			}
+			matches = append(matches, info)
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(matches, func(a, b backend.LockInfo) int { return strings.Compare(a.LockID, b.LockID) })
+	res, err := backend.Page(matches, req)
+	if err != nil {
+		return nil, err
+	}
+	// The metadata maps are still the store's (never changed in place, so
+	// safe to read after the shard mutex is let go); give the caller copies
+	// of those on the page only.
+	for i := range res.Locks {
+		res.Locks[i].Metadata = cloneMetadata(res.Locks[i].Metadata)
+	}
+	return res, nil
+}

@@ -123,8 +123,43 @@ func (c *Client) Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResu
 	if err != nil {
 		return nil, err
 	}
+	if res.AlreadyHeld {
+		return c.refreshHeld(ctx, r, res, sent)
+	}
 	c.succeed(OpAcquire, sent)
 	return &AcquireResult{Lock: res.Lock, Waited: res.Waited, Deadline: c.deadline(sent, r.TTL)}, nil
+}
+
+// refreshHeld turns the answer "you already hold it" into a lease the
+// caller can count. That grant was made before this request was sent, so
+// sendTime + TTL could outlast it; renewing it now starts a lease whose
+// beginning the client knows. If the grant expired in the meantime, the
+// lock is taken afresh, once.
+func (c *Client) refreshHeld(ctx context.Context, r *AcquireRequest, held *backend.AcquireResult, began time.Time) (*AcquireResult, error) {
+	renew := &RenewRequest{LockID: r.LockID, ClientID: r.ClientID, Version: held.Lock.Version, TTL: r.TTL, RequestID: c.ids.next()}
+	res, renewSent, err := call(c, ctx, spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: true}, renew, c.driver.Renew)
+	switch backend.CodeOf(err) {
+	case backend.CodeUnknown:
+		if err == nil {
+			c.succeed(OpAcquire, began)
+			return &AcquireResult{Lock: *res, Deadline: c.deadline(renewSent, r.TTL)}, nil
+		}
+	case backend.CodeNotFound, backend.CodeNotLockOwner, backend.CodeVersionMismatch:
+		// The old grant ended between the two calls: ask again, as a new
+		// request. Whatever grant answers it was made after the store saw
+		// the renew, so a lease counted from the renew's send time is safe
+		// even if this answer is "already held" once more.
+		again := *r
+		again.RequestID = c.ids.next()
+		res, _, err := call(c, ctx, spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: true}, &again, c.driver.Acquire)
+		c.record(OpAcquire, began, err)
+		if err != nil {
+			return nil, err
+		}
+		return &AcquireResult{Lock: res.Lock, Waited: res.Waited, Deadline: c.deadline(renewSent, r.TTL)}, nil
+	}
+	c.record(OpAcquire, began, err)
+	return nil, err
 }
 
 // pollAcquire waits for a lock on a store that cannot wait for the caller:
@@ -144,6 +179,9 @@ func (c *Client) pollAcquire(ctx context.Context, r *AcquireRequest) (*AcquireRe
 	s := spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: true}
 	for n := 0; ; n++ {
 		res, sent, err := call(c, ctx, s, &try, c.driver.Acquire)
+		if err == nil && res.AlreadyHeld {
+			return c.refreshHeld(ctx, &try, res, began)
+		}
 		if err == nil {
 			c.succeed(OpAcquire, began)
 			return &AcquireResult{Lock: res.Lock, Waited: n > 0, Deadline: c.deadline(sent, r.TTL)}, nil

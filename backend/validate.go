@@ -275,10 +275,8 @@ func ValidateCancelWait(req *CancelWaitRequest) *Error {
 // process (rather than in their store's query language) use it so that
 // every store reads a filter the same way.
 func MatchFilter(f *ListFilter, info *LockInfo) bool {
-	if f.Pattern != "" {
-		if ok, _ := path.Match(f.Pattern, info.LockID); !ok {
-			return false
-		}
+	if f.Pattern != "" && !matchPattern(f.Pattern, info.LockID) {
+		return false
 	}
 	if f.Owner != "" && (!info.Held || info.Owner != f.Owner) {
 		return false
@@ -304,4 +302,21 @@ func MatchFilter(f *ListFilter, info *LockInfo) bool {
 		}
 	}
 	return true
+}
+
+// matchPattern is path.Match with shortcuts for the patterns people write
+// most ("jobs/*", "jobs/nightly"): a List runs it once per lock in the
+// store, and path.Match costs a few hundred nanoseconds on a long ID.
+func matchPattern(pattern, id string) bool {
+	meta := strings.IndexAny(pattern, `*?[\`)
+	switch {
+	case meta < 0: // no wildcard: the pattern is the ID
+		return pattern == id
+	case !strings.HasPrefix(id, pattern[:meta]): // the literal prefix rules most IDs out
+		return false
+	case meta == len(pattern)-1 && pattern[meta] == '*': // "prefix*": the rest must not cross a '/'
+		return strings.IndexByte(id[meta:], '/') < 0
+	}
+	ok, _ := path.Match(pattern, id)
+	return ok
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -507,4 +508,28 @@ func TestMatchFilter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// matchPattern's shortcuts must agree with path.Match on every pattern the
+// validators accept.
+func FuzzMatchPattern(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"jobs/*", "jobs/a"}, {"jobs/*", "jobs/a/b"}, {"*", "a/b"}, {"*", ""},
+		{"jobs/nightly", "jobs/nightly"}, {"j?bs/*", "jobs/x"}, {`a\*`, "a*"},
+		{"[a-c]*", "b/c"}, {"jobs*", "jobs"}, {"", "x"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, id string) {
+		if pattern == "" {
+			return
+		}
+		want, err := path.Match(pattern, id)
+		if err != nil {
+			return // ValidateList refuses such a pattern
+		}
+		if got := matchPattern(pattern, id); got != want {
+			t.Fatalf("matchPattern(%q, %q) = %v, path.Match says %v", pattern, id, got, want)
+		}
+	})
 }

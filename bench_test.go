@@ -2,6 +2,7 @@ package raftlock
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -29,14 +30,16 @@ func BenchmarkClientAcquireRelease(b *testing.B) {
 	}
 }
 
-// BenchmarkClientAcquireReleaseParallel runs pairs from every goroutine,
-// each on its own lock: it must scale with cores, not queue on one mutex.
+// BenchmarkClientAcquireReleaseParallel runs pairs from 16 goroutines (more
+// on machines with more cores), each on its own lock: it must scale with
+// cores, not queue on one mutex.
 func BenchmarkClientAcquireReleaseParallel(b *testing.B) {
 	ctx := context.Background()
 	store := memory.NewStore()
 	defer store.Close()
 	c := newClientOn(b, store, DefaultConfig())
 	var next atomic.Int64
+	b.SetParallelism(max(1, (16+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		id := "bench/" + strconv.FormatInt(next.Add(1), 10)

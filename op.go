@@ -35,8 +35,11 @@ var opNames = [numOps]string{
 
 // String returns the operation's snake_case name, as used in metric labels.
 func (o Op) String() string {
-	if o < numOps {
+	switch {
+	case o < numOps:
 		return opNames[o]
+	case o == opClose:
+		return "close"
 	}
 	return "op(" + strconv.Itoa(int(o)) + ")"
 }

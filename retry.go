@@ -92,7 +92,7 @@ var definite = [...]Code{
 
 // Retryable reports whether the policy sends a request that failed with code
 // again.
-func (p *RetryPolicy) Retryable(code Code) bool {
+func (p RetryPolicy) Retryable(code Code) bool {
 	if slices.Contains(definite[:], code) {
 		return false
 	}
@@ -104,7 +104,7 @@ func (p *RetryPolicy) Retryable(code Code) bool {
 
 // Backoff returns the wait before retry number n (0 for the first), with
 // jitter drawn from the process's random source.
-func (p *RetryPolicy) Backoff(n int) time.Duration {
+func (p RetryPolicy) Backoff(n int) time.Duration {
 	d := float64(p.InitialBackoff) * math.Pow(max(p.BackoffMultiplier, 1), float64(n))
 	if d > float64(p.MaxBackoff) || math.IsInf(d, 0) || math.IsNaN(d) {
 		d = float64(p.MaxBackoff)

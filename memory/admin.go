@@ -12,11 +12,8 @@ import (
 // is "memory"; NodeID is the NAME of a store opened as mem://NAME, "" for
 // others.
 func (d *Driver) Status(ctx context.Context) (*backend.Status, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, nil, nil); err != nil {
 		return nil, err
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, "")
 	}
 	s := d.store
 	st := &backend.Status{
@@ -29,24 +26,14 @@ func (d *Driver) Status(ctx context.Context) (*backend.Status, error) {
 			"max_waiters": strconv.Itoa(s.cfg.maxWaiters),
 		},
 	}
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		if sh.closed {
-			sh.mu.Unlock()
-			return nil, closedError("", "store")
-		}
-		now := s.cfg.clock.Now()
-		for _, ls := range sh.locks {
-			if !s.held(sh, ls, now) {
-				continue
-			}
-			// Every record is a held lock; its waiters wait behind it.
-			st.Locks++
-			st.HeldLocks++
-			st.Waiters += len(ls.queue)
-		}
-		sh.mu.Unlock()
+	err := s.eachHeld(func(ls *lockState) {
+		// Every record is a held lock; its waiters wait behind it.
+		st.Locks++
+		st.HeldLocks++
+		st.Waiters += len(ls.queue)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -54,11 +41,8 @@ func (d *Driver) Status(ctx context.Context) (*backend.Status, error) {
 // Health reports the store serving while it and the driver are open, and
 // fails with CodeClosed after either has closed.
 func (d *Driver) Health(ctx context.Context) (*backend.Health, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, nil, nil); err != nil {
 		return nil, err
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, "")
 	}
 	return &backend.Health{Serving: true, Message: "in-process store"}, nil
 }
@@ -76,21 +60,13 @@ const (
 // (up to 500ms), with a maximum twenty times the initial one (up to 10s) and
 // more jitter, so that many pollers spread out.
 func (d *Driver) BackoffAdvice(ctx context.Context, lockID string) (*backend.BackoffAdvice, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, backend.ValidateID("lock ID", lockID), func() string { return lockID }); err != nil {
 		return nil, err
 	}
-	if e := backend.ValidateID("lock ID", lockID); e != nil {
-		return nil, e
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, lockID)
-	}
 	s := d.store
-	sh := s.shardFor(lockID)
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
-		return nil, closedError(lockID, "store")
+	sh, err := s.lockShard(lockID)
+	if err != nil {
+		return nil, err
 	}
 	contention := 0
 	if ls := s.lookup(sh, lockID, s.cfg.clock.Now()); ls != nil {

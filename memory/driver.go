@@ -47,15 +47,26 @@ func (d *Driver) Close() error {
 	return nil
 }
 
-// closedErr returns the error for a call on a closed driver or store, nil if
-// both are open. The store's own closed state is checked again under each
-// shard's mutex; this early check keeps closed drivers from validating.
-func (d *Driver) closedErr() error {
-	if d.gate.closed.Load() {
+// admit makes the checks every call makes before touching the store, in
+// this order: the driver and the store are open (the store's state is
+// checked again under each shard's mutex), the request is well formed
+// (invalid is what backend's Validate function found), and ctx is not done,
+// so that a call that cannot proceed changes nothing. lockID, nil for calls
+// about no lock in particular, is read only for a well-formed request.
+func (d *Driver) admit(ctx context.Context, invalid *backend.Error, lockID func() string) error {
+	switch {
+	case d.gate.closed.Load():
 		return closedError("", "driver")
-	}
-	if d.store.closed.Load() {
+	case d.store.closed.Load():
 		return closedError("", "store")
+	case invalid != nil:
+		return invalid
+	case ctx.Err() != nil:
+		id := ""
+		if lockID != nil {
+			id = lockID()
+		}
+		return backend.ContextError(ctx, id)
 	}
 	return nil
 }
@@ -68,40 +79,24 @@ func (d *Driver) closedErr() error {
 // AlreadyHeld, because that grant was made before this call was sent: the
 // caller must not count its lease from this call.
 func (d *Driver) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
-	if err := d.closedErr(); err != nil {
-		return nil, err
-	}
 	s := d.store
-	if e := backend.ValidateAcquire(req, s.caps); e != nil {
-		return nil, e
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, req.LockID)
+	if err := d.admit(ctx, backend.ValidateAcquire(req, s.caps), func() string { return req.LockID }); err != nil {
+		return nil, err
 	}
 	md := cloneMetadata(req.Metadata)
 
-	sh := s.shardFor(req.LockID)
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
-		return nil, closedError(req.LockID, "store")
+	sh, err := s.lockShard(req.LockID)
+	if err != nil {
+		return nil, err
 	}
 	now := s.cfg.clock.Now()
-	ls := sh.locks[req.LockID]
-	if ls == nil || !s.held(sh, ls, now) {
-		ls, e := s.newLock(sh, req.LockID, ls)
-		if e != nil {
-			sh.mu.Unlock()
-			return nil, e
-		}
-		s.grant(sh, ls, req.ClientID, req.TTL, md, now)
-		res := &backend.AcquireResult{}
-		ls.export(&res.Lock)
+	ls, granted, e := s.grantIfFree(sh, req.LockID, req.ClientID, req.TTL, md, now)
+	switch {
+	case e != nil:
 		sh.mu.Unlock()
-		return res, nil
-	}
-	if ls.owner == req.ClientID {
-		res := &backend.AcquireResult{AlreadyHeld: true}
+		return nil, e
+	case granted || ls.owner == req.ClientID:
+		res := &backend.AcquireResult{AlreadyHeld: !granted}
 		ls.export(&res.Lock)
 		sh.mu.Unlock()
 		return res, nil
@@ -237,18 +232,14 @@ func (s *Store) checkQueueRoom(ls *lockState) *backend.Error {
 // CodeNotLockOwner for another owner, CodeVersionMismatch for another
 // version, CodeNotFound when nobody holds the lock.
 func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*backend.ReleaseResult, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, backend.ValidateRelease(req), func() string { return req.LockID }); err != nil {
 		return nil, err
 	}
-	if e := backend.ValidateRelease(req); e != nil {
-		return nil, e
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, req.LockID)
-	}
 	s := d.store
-	sh := s.shardFor(req.LockID)
-	sh.mu.Lock()
+	sh, err := s.lockShard(req.LockID)
+	if err != nil {
+		return nil, err
+	}
 	defer sh.mu.Unlock()
 	now := s.cfg.clock.Now()
 	ls, err := s.owned(sh, req.LockID, req.ClientID, req.Version, now)
@@ -261,18 +252,14 @@ func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*bac
 // Renew sets the lock's expiry to now + req.TTL and keeps its version, with
 // the same owner and version checks as Release.
 func (d *Driver) Renew(ctx context.Context, req *backend.RenewRequest) (*backend.Lock, error) {
-	if err := d.closedErr(); err != nil {
+	s := d.store
+	if err := d.admit(ctx, backend.ValidateRenew(req, s.caps), func() string { return req.LockID }); err != nil {
 		return nil, err
 	}
-	s := d.store
-	if e := backend.ValidateRenew(req, s.caps); e != nil {
-		return nil, e
+	sh, err := s.lockShard(req.LockID)
+	if err != nil {
+		return nil, err
 	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, req.LockID)
-	}
-	sh := s.shardFor(req.LockID)
-	sh.mu.Lock()
 	now := s.cfg.clock.Now()
 	ls, err := s.owned(sh, req.LockID, req.ClientID, req.Version, now)
 	if err != nil {
@@ -289,9 +276,6 @@ func (d *Driver) Renew(ctx context.Context, req *backend.RenewRequest) (*backend
 // owned returns the lock lockID if clientID holds it at version, and the
 // contract's error otherwise. sh.mu must be held.
 func (s *Store) owned(sh *shard, lockID, clientID string, version int64, now time.Time) (*lockState, error) {
-	if sh.closed {
-		return nil, closedError(lockID, "store")
-	}
 	ls := s.lookup(sh, lockID, now)
 	switch {
 	case ls == nil:
@@ -308,21 +292,13 @@ func (s *Store) owned(sh *shard, lockID, clientID string, version int64, now tim
 // Get describes one lock; CodeNotFound when it is neither held nor waited
 // on.
 func (d *Driver) Get(ctx context.Context, req *backend.GetRequest) (*backend.LockInfo, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, backend.ValidateGet(req), func() string { return req.LockID }); err != nil {
 		return nil, err
 	}
-	if e := backend.ValidateGet(req); e != nil {
-		return nil, e
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, req.LockID)
-	}
 	s := d.store
-	sh := s.shardFor(req.LockID)
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
-		return nil, closedError(req.LockID, "store")
+	sh, err := s.lockShard(req.LockID)
+	if err != nil {
+		return nil, err
 	}
 	ls := s.lookup(sh, req.LockID, s.cfg.clock.Now())
 	if ls == nil {

@@ -15,11 +15,8 @@ import (
 // not a snapshot of the whole store at one instant; the cursor still never
 // returns a lock twice nor skips one that exists throughout.
 func (d *Driver) List(ctx context.Context, req *backend.ListRequest) (*backend.ListResult, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, backend.ValidateList(req), nil); err != nil {
 		return nil, err
-	}
-	if e := backend.ValidateList(req); e != nil {
-		return nil, e
 	}
 	if req.Cursor != "" {
 		// Check the cursor before gathering, so a malformed one costs
@@ -28,35 +25,19 @@ func (d *Driver) List(ctx context.Context, req *backend.ListRequest) (*backend.L
 			return nil, e
 		}
 	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, "")
-	}
-	s := d.store
 	var matches []backend.LockInfo
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		if sh.closed {
-			sh.mu.Unlock()
-			return nil, closedError("", "store")
+	err := d.store.eachHeld(func(ls *lockState) {
+		info := ls.info(false)
+		if !backend.MatchFilter(&req.Filter, &info) {
+			return
 		}
-		now := s.cfg.clock.Now()
-		for _, ls := range sh.locks {
-			// held expires a due grant, which may compact the table;
-			// deleting from a map while ranging over it is allowed.
-			if !s.held(sh, ls, now) {
-				continue
-			}
-			info := ls.info(false)
-			if !backend.MatchFilter(&req.Filter, &info) {
-				continue
-			}
-			if req.IncludeWaiters {
-				info = ls.info(true)
-			}
-			matches = append(matches, info)
+		if req.IncludeWaiters {
+			info = ls.info(true)
 		}
-		sh.mu.Unlock()
+		matches = append(matches, info)
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(matches, func(a, b backend.LockInfo) int { return strings.Compare(a.LockID, b.LockID) })
 	res, err := backend.Page(matches, req)

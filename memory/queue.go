@@ -15,37 +15,23 @@ import (
 // the lock with req.TTL from that moment, and learns of it through Acquire
 // or Get.
 func (d *Driver) Enqueue(ctx context.Context, req *backend.EnqueueRequest) (*backend.EnqueueResult, error) {
-	if err := d.closedErr(); err != nil {
-		return nil, err
-	}
 	s := d.store
-	if e := backend.ValidateEnqueue(req, s.caps); e != nil {
-		return nil, e
-	}
-	if ctx.Err() != nil {
-		return nil, backend.ContextError(ctx, req.LockID)
+	if err := d.admit(ctx, backend.ValidateEnqueue(req, s.caps), func() string { return req.LockID }); err != nil {
+		return nil, err
 	}
 	md := cloneMetadata(req.Metadata)
 
-	sh := s.shardFor(req.LockID)
-	sh.mu.Lock()
+	sh, err := s.lockShard(req.LockID)
+	if err != nil {
+		return nil, err
+	}
 	defer sh.mu.Unlock()
-	if sh.closed {
-		return nil, closedError(req.LockID, "store")
-	}
 	now := s.cfg.clock.Now()
-	ls := sh.locks[req.LockID]
-	if ls == nil || !s.held(sh, ls, now) {
-		ls, e := s.newLock(sh, req.LockID, ls)
-		if e != nil {
-			return nil, e
-		}
-		s.grant(sh, ls, req.ClientID, req.TTL, md, now)
-		res := &backend.EnqueueResult{Granted: true}
-		ls.export(&res.Lock)
-		return res, nil
-	}
-	if ls.owner == req.ClientID {
+	ls, granted, e := s.grantIfFree(sh, req.LockID, req.ClientID, req.TTL, md, now)
+	switch {
+	case e != nil:
+		return nil, e
+	case granted || ls.owner == req.ClientID:
 		res := &backend.EnqueueResult{Granted: true}
 		ls.export(&res.Lock)
 		return res, nil
@@ -77,22 +63,15 @@ func (d *Driver) Enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 // lock, which CancelWait never releases). Calls blocked on that place in the
 // queue fail with CodeCanceled.
 func (d *Driver) CancelWait(ctx context.Context, req *backend.CancelWaitRequest) error {
-	if err := d.closedErr(); err != nil {
+	if err := d.admit(ctx, backend.ValidateCancelWait(req), func() string { return req.LockID }); err != nil {
 		return err
 	}
-	if e := backend.ValidateCancelWait(req); e != nil {
-		return e
-	}
-	if ctx.Err() != nil {
-		return backend.ContextError(ctx, req.LockID)
-	}
 	s := d.store
-	sh := s.shardFor(req.LockID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.closed {
-		return closedError(req.LockID, "store")
+	sh, err := s.lockShard(req.LockID)
+	if err != nil {
+		return err
 	}
+	defer sh.mu.Unlock()
 	var w *waiter
 	if ls := s.lookup(sh, req.LockID, s.cfg.clock.Now()); ls != nil {
 		if w, _ = ls.find(req.ClientID); w != nil {

@@ -169,6 +169,18 @@ func (s *Store) shardFor(lockID string) *shard {
 	return &s.shards[h&(numShards-1)]
 }
 
+// lockShard locks the shard of lockID and returns it, or fails if the
+// store has closed. The caller unlocks it.
+func (s *Store) lockShard(lockID string) (*shard, error) {
+	sh := s.shardFor(lockID)
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return nil, closedError(lockID, "store")
+	}
+	return sh, nil
+}
+
 // nextVersion issues a fencing token. Each shard counts its own grants and
 // interleaves its index, so tokens are unique store-wide and strictly
 // increasing per shard (hence per lock ID) without a counter that every
@@ -202,6 +214,46 @@ func (s *Store) held(sh *shard, ls *lockState, now time.Time) bool {
 		s.vacate(sh, ls, now)
 	}
 	return ls.live
+}
+
+// eachHeld calls fn for every held lock, one shard at a time under that
+// shard's mutex, expiring what is due on the way, and fails if the store
+// has closed. The walk is not a snapshot of the whole store at one instant.
+func (s *Store) eachHeld(fn func(ls *lockState)) error {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if sh.closed {
+			sh.mu.Unlock()
+			return closedError("", "store")
+		}
+		now := s.cfg.clock.Now()
+		for _, ls := range sh.locks {
+			// held expires a due grant, which may compact the table;
+			// deleting from a map while ranging over it is allowed.
+			if s.held(sh, ls, now) {
+				fn(ls)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// grantIfFree grants lockID to clientID if nobody holds it at now. It
+// returns the lock's record (held, by this grant or an earlier one) and
+// whether this call made the grant. sh.mu must be held.
+func (s *Store) grantIfFree(sh *shard, lockID, clientID string, ttl time.Duration, md map[string]string, now time.Time) (*lockState, bool, *backend.Error) {
+	ls := sh.locks[lockID]
+	if ls != nil && s.held(sh, ls, now) {
+		return ls, false, nil
+	}
+	ls, e := s.newLock(sh, lockID, ls)
+	if e != nil {
+		return nil, false, e
+	}
+	s.grant(sh, ls, clientID, ttl, md, now)
+	return ls, true, nil
 }
 
 // newLock makes lockID a held lock's record, counting it against the lock

@@ -108,18 +108,7 @@ func (c *Client) Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResu
 	if r.Wait && !c.caps.ServerSideWait {
 		return c.pollAcquire(ctx, r)
 	}
-	s := spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout}
-	if r.Wait {
-		// The wait is bounded by WaitTimeout (the store answers ErrTimeout)
-		// and the caller's ctx; the request timeout only covers the answer's
-		// trip back.
-		s.waiting = true
-		s.timeout = 0
-		if r.WaitTimeout > 0 && c.requestTimeout > 0 {
-			s.timeout = r.WaitTimeout + c.requestTimeout
-		}
-	}
-	res, sent, err := callIn(c, ctx, s, r, &f.ctx, c.driver.Acquire)
+	res, sent, err := callIn(c, ctx, c.acquireSpec(r, false), r, &f.ctx, c.driver.Acquire)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +119,21 @@ func (c *Client) Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResu
 	return &AcquireResult{Lock: res.Lock, Waited: res.Waited, Deadline: c.deadline(sent, r.TTL)}, nil
 }
 
+// acquireSpec is how to send the Acquire r. A wait is bounded by its
+// WaitTimeout (the store answers ErrTimeout) and the caller's ctx; the
+// request timeout then only covers the answer's trip back.
+func (c *Client) acquireSpec(r *AcquireRequest, quiet bool) spec {
+	s := spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: quiet}
+	if r.Wait {
+		s.waiting = true
+		s.timeout = 0
+		if r.WaitTimeout > 0 && c.requestTimeout > 0 {
+			s.timeout = r.WaitTimeout + c.requestTimeout
+		}
+	}
+	return s
+}
+
 // refreshHeld turns the answer "you already hold it" into a lease the
 // caller can count. That grant was made before this request was sent, so
 // sendTime + TTL could outlast it; renewing it now starts a lease whose
@@ -138,12 +142,11 @@ func (c *Client) Acquire(ctx context.Context, req *AcquireRequest) (*AcquireResu
 func (c *Client) refreshHeld(ctx context.Context, r *AcquireRequest, held *backend.AcquireResult, began time.Time) (*AcquireResult, error) {
 	renew := &RenewRequest{LockID: r.LockID, ClientID: r.ClientID, Version: held.Lock.Version, TTL: r.TTL, RequestID: c.ids.next()}
 	res, renewSent, err := call(c, ctx, spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: true}, renew, c.driver.Renew)
+	if err == nil {
+		c.succeed(OpAcquire, began)
+		return &AcquireResult{Lock: *res, Deadline: c.deadline(renewSent, r.TTL)}, nil
+	}
 	switch backend.CodeOf(err) {
-	case backend.CodeUnknown:
-		if err == nil {
-			c.succeed(OpAcquire, began)
-			return &AcquireResult{Lock: *res, Deadline: c.deadline(renewSent, r.TTL)}, nil
-		}
 	case backend.CodeNotFound, backend.CodeNotLockOwner, backend.CodeVersionMismatch:
 		// The old grant ended between the two calls: ask again, as a new
 		// request. Whatever grant answers it was made after the store saw
@@ -151,7 +154,7 @@ func (c *Client) refreshHeld(ctx context.Context, r *AcquireRequest, held *backe
 		// even if this answer is "already held" once more.
 		again := *r
 		again.RequestID = c.ids.next()
-		res, _, err := call(c, ctx, spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: true}, &again, c.driver.Acquire)
+		res, _, err := call(c, ctx, c.acquireSpec(&again, true), &again, c.driver.Acquire)
 		c.record(OpAcquire, began, err)
 		if err != nil {
 			return nil, err
@@ -176,7 +179,7 @@ func (c *Client) pollAcquire(ctx context.Context, r *AcquireRequest) (*AcquireRe
 	advice := c.pollAdvice(ctx, r.LockID)
 	try := *r
 	try.Wait = false
-	s := spec{op: OpAcquire, lockID: r.LockID, timeout: c.requestTimeout, quiet: true}
+	s := c.acquireSpec(&try, true)
 	for n := 0; ; n++ {
 		res, sent, err := call(c, ctx, s, &try, c.driver.Acquire)
 		if err == nil && res.AlreadyHeld {
@@ -190,38 +193,27 @@ func (c *Client) pollAcquire(ctx context.Context, r *AcquireRequest) (*AcquireRe
 			c.record(OpAcquire, began, err)
 			return nil, err
 		}
-		if !sleep(ctx, advice.delay(n)) {
+		if !sleep(ctx, advice.Backoff(n)) {
 			return nil, c.fail(OpAcquire, r.LockID, began, n+1, backend.ContextError(ctx, r.LockID))
 		}
 		try.RequestID = c.ids.next()
 	}
 }
 
-// pollAdvice is the store's backoff advice for lockID, or the retry
-// policy's backoff when the store gives none.
-func (c *Client) pollAdvice(ctx context.Context, lockID string) pollBackoff {
-	p := c.policy.Load()
-	b := pollBackoff{initial: p.InitialBackoff, max: p.MaxBackoff, mult: p.BackoffMultiplier, jitter: p.JitterFactor}
+// pollAdvice is the backoff between the tries of a polled wait on lockID:
+// the store's advice, or the retry policy's backoff when the store gives
+// none, and never less than 10 ms, so that a held lock is not spun on.
+func (c *Client) pollAdvice(ctx context.Context, lockID string) RetryPolicy {
+	p := *c.policy.Load()
 	if c.admin != nil {
 		if a, err := c.admin.BackoffAdvice(ctx, lockID); err == nil && a.InitialBackoff > 0 && a.MaxBackoff >= a.InitialBackoff {
-			b = pollBackoff{initial: a.InitialBackoff, max: a.MaxBackoff, mult: a.Multiplier, jitter: a.JitterFactor}
+			p.InitialBackoff, p.MaxBackoff = a.InitialBackoff, a.MaxBackoff
+			p.BackoffMultiplier, p.JitterFactor = a.Multiplier, min(max(a.JitterFactor, 0), 1)
 		}
 	}
-	if b.initial <= 0 {
-		b.initial = 10 * time.Millisecond // never spin on a held lock
-	}
-	b.max = max(b.max, b.initial)
-	return b
-}
-
-type pollBackoff struct {
-	initial, max time.Duration
-	mult, jitter float64
-}
-
-func (b pollBackoff) delay(n int) time.Duration {
-	p := RetryPolicy{InitialBackoff: b.initial, MaxBackoff: b.max, BackoffMultiplier: b.mult, JitterFactor: min(max(b.jitter, 0), 1)}
-	return p.Backoff(n)
+	p.InitialBackoff = max(p.InitialBackoff, 10*time.Millisecond)
+	p.MaxBackoff = max(p.MaxBackoff, p.InitialBackoff)
+	return p
 }
 
 // Release implements RaftLockClient.

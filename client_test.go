@@ -553,3 +553,42 @@ func TestClientReacquireByHolderCountsFromRenew(t *testing.T) {
 		t.Fatalf("acquire successes = %d, want 2 (the renew is part of the second)", got)
 	}
 }
+
+// When the renew that refreshes an already-held grant finds the grant gone,
+// the client asks again as a new request rather than fail the Acquire.
+func TestClientReacquireAfterGrantEnded(t *testing.T) {
+	ctx := context.Background()
+	store := memory.NewStore()
+	defer store.Close()
+	f := &faultyDriver{Driver: store.NewDriver()}
+	c, err := NewClient(f, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := &AcquireRequest{LockID: "l", ClientID: "a", TTL: time.Minute}
+	first, err := c.Acquire(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.renewFaults = []error{&backend.Error{Code: backend.CodeNotFound, LockID: "l"}}
+	f.mu.Unlock()
+	before := len(f.seenRequestIDs())
+	again, err := c.Acquire(ctx, req)
+	if err != nil {
+		t.Fatalf("re-acquire whose refresh found the grant gone: %v", err)
+	}
+	if again.Version != first.Version || time.Until(again.Deadline) < 50*time.Second {
+		t.Fatalf("re-acquire = %+v; want the same grant with a fresh lease", again)
+	}
+	// Acquire, the refused renew, then the Acquire asked again: three
+	// requests, each with its own ID.
+	ids := f.seenRequestIDs()[before:]
+	if len(ids) != 3 || ids[0] == ids[1] || ids[1] == ids[2] || ids[0] == ids[2] {
+		t.Fatalf("request IDs = %q; want three distinct", ids)
+	}
+	if m := c.GetMetrics(); m.GetSuccessCount(OpAcquire) != 2 || m.GetFailureCount(OpAcquire) != 0 {
+		t.Fatalf("metrics = %+v; the refresh is part of one successful Acquire", m.Snapshot())
+	}
+}

@@ -47,12 +47,13 @@ func newClientOn(t testing.TB, store *memory.Store, cfg Config) *Client {
 type faultyDriver struct {
 	backend.Driver
 
-	mu         sync.Mutex
-	faults     []error  // returned, in order, by the next calls instead of calling through
-	block      bool     // calls wait for their context instead of calling through
-	requestIDs []string // RequestID of every Acquire and Release seen
-	caps       *backend.Capabilities
-	observer   backend.Observer
+	mu          sync.Mutex
+	faults      []error  // returned, in order, by the next calls instead of calling through
+	renewFaults []error  // the same, for the next Renew calls only
+	block       bool     // calls wait for their context instead of calling through
+	requestIDs  []string // RequestID of every Acquire and Release seen
+	caps        *backend.Capabilities
+	observer    backend.Observer
 }
 
 func (f *faultyDriver) next(id string) (error, bool) {
@@ -101,6 +102,26 @@ func (f *faultyDriver) Release(ctx context.Context, req *backend.ReleaseRequest)
 		return nil, err
 	}
 	return f.Driver.Release(ctx, req)
+}
+
+func (f *faultyDriver) Renew(ctx context.Context, req *backend.RenewRequest) (*backend.Lock, error) {
+	f.mu.Lock()
+	if len(f.renewFaults) > 0 {
+		err := f.renewFaults[0]
+		f.renewFaults = f.renewFaults[1:]
+		f.requestIDs = append(f.requestIDs, req.RequestID)
+		f.mu.Unlock()
+		return nil, err
+	}
+	f.mu.Unlock()
+	if err, stop := f.next(req.RequestID); stop {
+		if err == nil {
+			<-ctx.Done()
+			return nil, backend.ContextError(ctx, req.LockID)
+		}
+		return nil, err
+	}
+	return f.Driver.Renew(ctx, req)
 }
 
 func (f *faultyDriver) Capabilities() backend.Capabilities {

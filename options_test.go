@@ -3,9 +3,16 @@ package raftlock
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
+	"net/url"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftlock/raftlock/backend"
+	"github.com/raftlock/raftlock/memory"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -83,5 +90,51 @@ func TestBuilderSetsEveryField(t *testing.T) {
 		c.RetryPolicy.BackoffMultiplier != 3, len(c.RetryPolicy.RetryableErrors) != 1,
 		c.EnableMetrics, c.Metrics != m, c.MaxMessageSize != 1<<20, c.LeaseSafetyFactor != 0.1:
 		t.Fatalf("builder config = %+v", c)
+	}
+}
+
+// openerSaw is what the "clienttest" opener was called with last.
+var openerSaw struct {
+	sync.Mutex
+	url         string
+	opts        backend.OpenOptions
+	hadDeadline bool
+	store       *memory.Store
+}
+
+// registerTestScheme registers "clienttest" once per process, however many
+// times the tests run.
+var registerTestScheme = sync.OnceFunc(func() {
+	openerSaw.store = memory.NewStore()
+	backend.Register("clienttest", func(ctx context.Context, u *url.URL, opts backend.OpenOptions) (backend.Driver, error) {
+		openerSaw.Lock()
+		defer openerSaw.Unlock()
+		openerSaw.url, openerSaw.opts = u.String(), opts
+		_, openerSaw.hadDeadline = ctx.Deadline()
+		return openerSaw.store.NewDriver(), nil
+	})
+})
+
+// Every Config field that a driver needs reaches its opener.
+func TestOpenPassesConfigToDriver(t *testing.T) {
+	registerTestScheme()
+	cfg := DefaultConfig()
+	cfg.URL = "clienttest://a:1"
+	cfg.Endpoints = []string{"b:2", "c:3"}
+	cfg.DialTimeout = 3 * time.Second
+	cfg.KeepAlive = KeepAlive{Time: time.Minute, Timeout: 5 * time.Second, PermitWithoutStream: true}
+	cfg.MaxMessageSize = 1 << 20
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	c, err := OpenConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	openerSaw.Lock()
+	defer openerSaw.Unlock()
+	got := openerSaw.opts
+	if openerSaw.url != cfg.URL || !slices.Equal(got.Endpoints, cfg.Endpoints) || got.DialTimeout != cfg.DialTimeout ||
+		got.KeepAlive != cfg.KeepAlive || got.MaxMessageSize != cfg.MaxMessageSize || got.Logger != cfg.Logger || !openerSaw.hadDeadline {
+		t.Fatalf("opener saw %s %+v (deadline %v); want the config's values", openerSaw.url, got, openerSaw.hadDeadline)
 	}
 }

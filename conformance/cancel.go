@@ -30,8 +30,7 @@ func cancelNoGhost(x *sub) {
 	a, w := x.client(), x.client()
 	id := x.id("a")
 	a.mustAcquire(id, x.long())
-	p := w.start(backend.AcquireRequest{LockID: id, TTL: x.long(), Wait: true})
-	x.waitQueued(a.driver, id, w.id)
+	p := x.queueBehind(a, w, id)
 	p.cancel()
 	_, err := p.wait()
 	x.wantErr(err, backend.ErrCanceled, "Acquire with Wait after its context was cancelled")
@@ -46,8 +45,7 @@ func cancelNeverGranted(x *sub) {
 	a, w, c := x.client(), x.client(), x.client()
 	id := x.id("a")
 	g := a.mustAcquire(id, x.long())
-	p := w.start(backend.AcquireRequest{LockID: id, TTL: x.long(), Wait: true})
-	x.waitQueued(a.driver, id, w.id)
+	p := x.queueBehind(a, w, id)
 	p.cancel()
 	_, err := p.wait()
 	x.wantErr(err, backend.ErrCanceled, "cancelled waiter")
@@ -116,8 +114,7 @@ func cancelRacingRelease(x *sub) {
 	for i := range raceRounds {
 		id := x.id("r" + itoa(i))
 		g := a.mustAcquire(id, x.long())
-		p := w.start(backend.AcquireRequest{LockID: id, TTL: x.long(), Wait: true})
-		x.waitQueued(a.driver, id, w.id)
+		p := x.queueBehind(a, w, id)
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			if _, err := a.release(id, g.Version); err != nil {

@@ -94,8 +94,7 @@ func closedWakesWaiter(x *sub) {
 	a, w := x.client(), x.client()
 	id := x.id("a")
 	g := a.mustAcquire(id, x.long())
-	p := w.start(backend.AcquireRequest{LockID: id, TTL: x.long(), Wait: true})
-	x.waitQueued(a.driver, id, w.id)
+	p := x.queueBehind(a, w, id)
 	if err := w.close(); err != nil {
 		x.Errorf("Close: %v", err)
 	}
@@ -120,8 +119,7 @@ func closedRacingRelease(x *sub) {
 		id := x.id("r" + itoa(i))
 		w := x.client()
 		g := a.mustAcquire(id, x.long())
-		p := w.start(backend.AcquireRequest{LockID: id, TTL: x.long(), Wait: true})
-		x.waitQueued(a.driver, id, w.id)
+		p := x.queueBehind(a, w, id)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/raftlock/raftlock/backend"
 )
 
 // fencingTests check the fencing token (promise 2): every grant of a lock
@@ -120,8 +119,7 @@ func fencingHandOff(x *sub) {
 	a, w := x.client(), x.client()
 	id := x.id("a")
 	g := a.mustAcquire(id, x.long())
-	p := w.start(backend.AcquireRequest{LockID: id, TTL: x.long(), Wait: true})
-	x.waitQueued(a.driver, id, w.id)
+	p := x.queueBehind(a, w, id)
 	a.mustRelease(id, g.Version)
 	gw, err := p.wait()
 	x.noErr(err, "waiter's Acquire")

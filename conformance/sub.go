@@ -479,6 +479,15 @@ func (x *sub) eventually(what string, cond func() bool) {
 	}
 }
 
+// queueBehind starts a waiting Acquire of lockID by w and returns once
+// holder's driver sees w in the queue.
+func (x *sub) queueBehind(holder, w *client, lockID string) *pending {
+	x.Helper()
+	p := w.start(backend.AcquireRequest{LockID: lockID, TTL: x.long(), Wait: true})
+	x.waitQueued(holder.driver, lockID, w.id)
+	return p
+}
+
 // waitQueued waits until every client ID is in lockID's wait queue, or has
 // already been granted the lock (a holder's short lease may run out while
 // the waiters are still arriving).

@@ -3,7 +3,6 @@ package conformance
 import (
 	"errors"
 	"time"
-
 )
 
 // fencingTests check the fencing token (promise 2): every grant of a lock

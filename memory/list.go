@@ -32,7 +32,7 @@ func (d *Driver) List(ctx context.Context, req *backend.ListRequest) (*backend.L
 			return
 		}
 		if req.IncludeWaiters {
-			info = ls.info(true)
+			info.Waiters = ls.waiters()
 		}
 		matches = append(matches, info)
 	})

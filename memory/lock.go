@@ -43,6 +43,9 @@ func (ls *lockState) snapshot() backend.Lock {
 // export fills *l with the grant as the caller may own it: with its own
 // metadata map, and times without Go's monotonic reading, which means nothing
 // outside this process and makes == on times surprising.
+//
+// It writes the fields in place rather than go through exportLock, which
+// would copy the struct twice on every Acquire's path.
 func (ls *lockState) export(l *backend.Lock) {
 	l.LockID = ls.id
 	l.Owner = ls.owner
@@ -66,19 +69,28 @@ func (ls *lockState) info(withWaiters bool) backend.LockInfo {
 	li := backend.LockInfo{Lock: ls.snapshot(), Held: true, WaiterCount: len(ls.queue)}
 	li.AcquiredAt = li.AcquiredAt.Round(0)
 	li.ExpiresAt = li.ExpiresAt.Round(0)
-	if withWaiters && len(ls.queue) > 0 {
-		li.Waiters = make([]backend.Waiter, len(ls.queue))
-		for i, w := range ls.queue {
-			li.Waiters[i] = backend.Waiter{
-				ClientID:   w.clientID,
-				Priority:   w.priority,
-				EnqueuedAt: w.enqueuedAt.Round(0),
-				TimeoutAt:  w.timeoutAt.Round(0),
-				Position:   i,
-			}
-		}
+	if withWaiters {
+		li.Waiters = ls.waiters()
 	}
 	return li
+}
+
+// waiters lists the queue for a LockInfo; nil when it is empty.
+func (ls *lockState) waiters() []backend.Waiter {
+	if len(ls.queue) == 0 {
+		return nil
+	}
+	out := make([]backend.Waiter, len(ls.queue))
+	for i, w := range ls.queue {
+		out[i] = backend.Waiter{
+			ClientID:   w.clientID,
+			Priority:   w.priority,
+			EnqueuedAt: w.enqueuedAt.Round(0),
+			TimeoutAt:  w.timeoutAt.Round(0),
+			Position:   i,
+		}
+	}
+	return out
 }
 
 // find returns the queued waiter of clientID and its position, or nil, -1.

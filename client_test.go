@@ -3,8 +3,11 @@ package raftlock
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,6 +93,7 @@ func TestClientWaitServedFromQueue(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	sent := time.Now()
 	go func() {
 		r, err := other.Acquire(ctx, &AcquireRequest{LockID: "l", ClientID: "b", TTL: time.Minute, Wait: true, WaitTimeout: time.Minute})
 		done <- result{r, err}
@@ -104,6 +108,11 @@ func TestClientWaitServedFromQueue(t *testing.T) {
 	r := <-done
 	if r.err != nil || !r.res.Waited || r.res.Owner != "b" || r.res.Version <= first.Version {
 		t.Fatalf("waiter got %+v, %v", r.res, r.err)
+	}
+	// The grant came out of the queue at some moment after the send: its
+	// deadline still counts from the send, never from the grant.
+	if r.res.Deadline.After(sent.Add(time.Minute)) {
+		t.Fatalf("waited grant's deadline %v is past send time + TTL %v", r.res.Deadline, sent.Add(time.Minute))
 	}
 }
 
@@ -590,5 +599,52 @@ func TestClientReacquireAfterGrantEnded(t *testing.T) {
 	}
 	if m := c.GetMetrics(); m.GetSuccessCount(OpAcquire) != 2 || m.GetFailureCount(OpAcquire) != 0 {
 		t.Fatalf("metrics = %+v; the refresh is part of one successful Acquire", m.Snapshot())
+	}
+}
+
+// logRecorder keeps the level and message of every log record.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, r.Level.String()+" "+r.Message)
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// Retries are logged at Debug, and a request that exhausted its retries at
+// Warn; definite answers are not logged at all.
+func TestClientLogsRetries(t *testing.T) {
+	ctx := context.Background()
+	store := memory.NewStore()
+	defer store.Close()
+	f := &faultyDriver{Driver: store.NewDriver()}
+	rec := &logRecorder{}
+	cfg := DefaultConfig()
+	cfg.Logger = slog.New(rec)
+	cfg.RetryPolicy = RetryPolicy{MaxRetries: 1, BackoffMultiplier: 1}
+	c, err := NewClient(f, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f.fail(unavailable(), unavailable())
+	if _, err := c.Acquire(ctx, &AcquireRequest{LockID: "l", ClientID: "a", TTL: time.Minute}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("acquire: %v", err)
+	}
+	if _, err := c.Release(ctx, &ReleaseRequest{LockID: "l", ClientID: "a", Version: 1}); !errors.Is(err, ErrLockNotFound) {
+		t.Fatalf("release of a free lock: %v", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []string{"DEBUG raftlock: retrying", "WARN raftlock: giving up after retries"}
+	if !slices.Equal(rec.records, want) {
+		t.Fatalf("log records = %q, want %q", rec.records, want)
 	}
 }

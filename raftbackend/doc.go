@@ -1,12 +1,49 @@
 // Package raftbackend is raftlock's replicated store: a deterministic lock
-// state machine on hashicorp/raft, served over gRPC (raft://host:port,...)
-// or embedded in the application's process (raft+embed:///data/dir).
+// state machine on hashicorp/raft, kept in raft-wal with file snapshots,
+// served over gRPC, and reachable two ways:
 //
-// The package is planned and holds no driver yet: a program that opens a
-// raft:// URL today gets ErrNotSupported from raftlock.Open. Its design (the
-// leader stamps time on every command, expiry is a replicated command, the
-// fencing token is the granting entry's log index) is in the repository's
-// docs.
+//   - raft://host:port,host:port,... — RemoteDriver, a gRPC client of a
+//     cluster of `raftlock serve` processes. It follows a follower's
+//     NOT_LEADER answer to the leader's client API address at once, tries
+//     every endpoint when there is no leader, and sends a retried request
+//     with its original RequestID, so nothing is applied twice.
+//   - raft+embed:///path/to/data?... — EmbeddedDriver, a node inside the
+//     application's process, called without a network hop. A single node by
+//     default; several processes can each embed a node and form one cluster
+//     (bootstrap one, join the others). See EmbedScheme for the parameters.
 //
-// Imports: backend, hashicorp/raft, raft-wal, grpc; never the root package.
+// Importing the package registers both schemes with package backend, so
+// raftlock.Open accepts them:
+//
+//	import _ "github.com/raftlock/raftlock/raftbackend"
+//
+// A program that wants the node itself calls StartNode and takes drivers
+// from Node.NewDriver.
+//
+// # How the state machine keeps the promises
+//
+// Apply never reads a clock: every log entry carries the leader's Now, and
+// state-machine time is the greatest Now applied so far. Leases end only by
+// an Expire command the leader proposes when its clock passes a deadline
+// (or when a later command finds the deadline passed at its entry's Now).
+// The first entry of every new leader is a LeaderChange, which pushes every
+// deadline to at least its Now + TTL, so a lease never ends early after a
+// failover, whatever the clocks of the old and new leader say.
+//
+// The fencing token of a grant is the index of the log entry that made it:
+// unique and increasing across the cluster, through snapshots and restarts.
+// Waiters live in the state machine; a Release or Expire hands the lock to
+// the head waiter in the same entry, so a hand-off costs one commit. The
+// node where the waiter's call is blocked hears of the grant from the apply
+// hook and answers it; a call that gives up takes its waiter out of the
+// queue, or releases the grant it got meanwhile, by a proposal.
+//
+// A bounded dedupe table, part of the replicated state and of snapshots,
+// answers a request sent again with the same RequestID with its first
+// answer. Concurrent clients' commands are packed into shared log entries
+// (see Config.MaxBatch and Config.MaxInflight), so they share appends,
+// fsyncs and replication rounds.
+//
+// Imports: backend, hashicorp/raft, raft-wal, grpc and the generated code in
+// internal/raftpb; never the root package.
 package raftbackend

@@ -1,32 +1,56 @@
-// Command quickstart walks through raftlock's client API on a store that
-// needs no server: two clients take turns on one lock, and the fencing
-// token grows with each grant.
+// Command quickstart walks through raftlock's client API on the embedded
+// Raft store, which needs no server: a Raft node runs inside this process
+// and keeps its log in a data directory. Two clients take turns on one
+// lock, and the fencing token grows with each grant.
 //
-//	go run ./examples/quickstart
+//	go run ./examples/quickstart              # data in a temporary directory
+//	go run ./examples/quickstart -data ./locks # data kept in ./locks
+//
+// Run it twice with the same -data and the tokens carry on from the first
+// run: the lock table lives in the node's replicated log.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/raftlock/raftlock"
-	_ "github.com/raftlock/raftlock/memory" // registers mem://
+	_ "github.com/raftlock/raftlock/raftbackend" // registers raft:// and raft+embed://
 )
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	data := flag.String("data", "", "data directory of the embedded Raft node (default: a temporary directory, removed at exit)")
+	flag.Parse()
+	if err := run(context.Background(), *data); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context) error {
-	// Two clients on one store, as two processes would be. Changing this
-	// URL (raft://, etcd://, redis://) changes the store and nothing else.
-	const store = "mem://quickstart"
+func run(ctx context.Context, data string) error {
+	if data == "" {
+		tmp, err := os.MkdirTemp("", "raftlock-quickstart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		data = tmp
+	}
+	abs, err := filepath.Abs(data)
+	if err != nil {
+		return err
+	}
+	// Two clients on one store, as two processes would be. Both open the
+	// same data directory, so they share the one embedded node. Changing
+	// this URL (raft://host:port,..., etcd://, redis://, mem://) changes
+	// the store and nothing else.
+	store := "raft+embed://" + filepath.ToSlash(abs)
+	fmt.Printf("store: %s\n", store)
 	alice, err := raftlock.Open(ctx, store)
 	if err != nil {
 		return err

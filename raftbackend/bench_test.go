@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -61,7 +62,7 @@ func BenchmarkThreeNodes(b *testing.B) {
 		b.Run(d.name, func(b *testing.B) {
 			for _, clients := range []int{1, 16} {
 				b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-					runPairs(b, clients, func(i, j int) error { return lockPair(d.drv, i, j) })
+					runPairs(b, clients, func(i, j int) error { return lockPair(d.drv, i) })
 				})
 			}
 		})
@@ -117,18 +118,26 @@ func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration, uni
 	b.ReportMetric(0, "ns/op") // the rate says it better
 }
 
+// requestSeq makes every benchmark request ID unique: the store answers a
+// repeated ID from its dedupe table, which would flatter the figures.
+var requestSeq atomic.Int64
+
+func requestID(owner string) string {
+	return fmt.Sprintf("%s-%d", owner, requestSeq.Add(1))
+}
+
 // lockPair takes and gives back a lock of the client's own.
-func lockPair(d backend.Driver, client, i int) error {
+func lockPair(d backend.Driver, client int) error {
 	ctx := context.Background()
 	id := fmt.Sprintf("bench-%02d", client)
 	owner := fmt.Sprintf("client-%02d", client)
 	r, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: id, ClientID: owner, TTL: time.Minute,
-		RequestID: fmt.Sprintf("%s-a-%d", owner, i)})
+		RequestID: requestID(owner)})
 	if err != nil {
 		return err
 	}
 	_, err = d.Release(ctx, &backend.ReleaseRequest{LockID: id, ClientID: owner, Version: r.Lock.Version,
-		RequestID: fmt.Sprintf("%s-r-%d", owner, i)})
+		RequestID: requestID(owner)})
 	return err
 }
 
@@ -147,10 +156,10 @@ func runHandoffs(b *testing.B, d backend.Driver, clients int) {
 		go func() {
 			defer wg.Done()
 			owner := fmt.Sprintf("handoff-%02d", c)
-			for i := 0; ; i++ {
+			for {
 				t := time.Now()
 				r, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: "handoff", ClientID: owner, TTL: time.Minute,
-					Wait: true, RequestID: fmt.Sprintf("%s-a-%d", owner, i)})
+					Wait: true, RequestID: requestID(owner)})
 				if err != nil {
 					failed.Store(err)
 					return
@@ -158,7 +167,7 @@ func runHandoffs(b *testing.B, d backend.Driver, clients int) {
 				n := grants.Add(1)
 				lat[c] = append(lat[c], time.Since(t))
 				if _, err := d.Release(ctx, &backend.ReleaseRequest{LockID: "handoff", ClientID: owner,
-					Version: r.Lock.Version, RequestID: fmt.Sprintf("%s-r-%d", owner, i)}); err != nil {
+					Version: r.Lock.Version, RequestID: requestID(owner)}); err != nil {
 					failed.Store(err)
 					return
 				}
@@ -211,10 +220,13 @@ func startRawCluster(b *testing.B, size int) *rawCluster {
 	rc := &rawCluster{}
 	var servers []raft.Server
 	for i := range size {
-		dir := b.TempDir()
+		dir := filepath.Join(b.TempDir(), "wal")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			b.Fatal(err)
+		}
 		meta := &metadb.BoltMetaDB{}
 		rc.metas = append(rc.metas, meta)
-		wal, err := raftwal.Open(filepath.Join(dir, "wal"), raftwal.WithMetaStore(meta))
+		wal, err := raftwal.Open(dir, raftwal.WithMetaStore(meta))
 		if err != nil {
 			b.Fatal(err)
 		}

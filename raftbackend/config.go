@@ -64,7 +64,7 @@ type Config struct {
 	// DefaultMaxTTL.
 	MinTTL, MaxTTL time.Duration
 	// DefaultWaitTimeout is the wait timeout of an Enqueue that names none.
-	// Default 5 minutes.
+	// Default one minute, as in the memory store.
 	DefaultWaitTimeout time.Duration
 
 	// MaxBatch bounds the commands packed into one log entry. Default 256.
@@ -109,7 +109,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, backend.Errorf(backend.CodeInvalidArgument, "raft store: MinTTL %v above MaxTTL %v", c.MinTTL, c.MaxTTL)
 	}
 	if c.DefaultWaitTimeout <= 0 {
-		c.DefaultWaitTimeout = 5 * time.Minute
+		c.DefaultWaitTimeout = time.Minute
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 256

@@ -194,9 +194,11 @@ func (f *fsm) acquire(c *command, index uint64) result {
 		if c.kind == cmdAcquire && !c.wait {
 			return result{err: lockHeld(l)}
 		}
-		// Already queued: keep the place, take the earlier of the two
-		// timeouts (as a second call to the same place would expect).
+		// Already queued: keep the place and priority; the grant takes
+		// this request's TTL and metadata, and the earlier of the two
+		// timeouts (the memory store does the same).
 		w := l.queue[pos]
+		w.ttl, w.md = c.ttl, c.md
 		if c.timeout > 0 {
 			if at := f.now + c.timeout; w.timeoutAt == 0 || at < w.timeoutAt {
 				w.timeoutAt = at

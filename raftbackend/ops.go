@@ -28,9 +28,17 @@ func (n *Node) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backe
 	if err != nil {
 		return nil, err
 	}
+	timeout := req.WaitTimeout
+	if dl, ok := ctx.Deadline(); ok && req.Wait && timeout == 0 {
+		// The caller will not wait past its deadline, so neither need its
+		// place in the queue: should this node die with the call, the
+		// waiter leaves on time instead of being granted a lock nobody
+		// takes.
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
 	cmd := command{
 		kind: cmdAcquire, wait: req.Wait, priority: req.Priority,
-		ttl: int64(req.TTL), timeout: int64(req.WaitTimeout),
+		ttl: int64(req.TTL), timeout: int64(timeout),
 		lockID: req.LockID, clientID: req.ClientID, requestID: req.RequestID,
 		md: cloneMetadata(req.Metadata),
 	}

@@ -221,7 +221,11 @@ func (n *Node) join(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return &backend.Error{Code: backend.CodeUnavailable, Message: "could not join the cluster", Err: last}
+			msg := "could not join the cluster"
+			if last != nil {
+				msg += ": " + last.Error()
+			}
+			return &backend.Error{Code: backend.CodeUnavailable, Message: msg, Err: last}
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)

@@ -41,6 +41,7 @@ type Node struct {
 	api       *grpcServer
 	apiLis    net.Listener
 	apiAddr   string // published client API address
+	hadState  bool   // the data directory held a log or snapshot at start
 
 	batch *batcher
 	clock leaderClock
@@ -70,7 +71,10 @@ var (
 
 // StartNode opens (or creates) a node's storage in cfg.DataDir, starts its
 // Raft transport and client API, and bootstraps or joins a cluster as cfg
-// says. It returns without waiting for a leader; WaitLeader does that.
+// says. A node whose data directory already holds state skips both: it is
+// a member already and finds its peers from its log. ctx bounds only the
+// join. StartNode returns without waiting for a leader; WaitLeader does
+// that.
 func StartNode(ctx context.Context, cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -92,7 +96,9 @@ func StartNode(ctx context.Context, cfg Config) (*Node, error) {
 		n.teardown()
 		return nil, err
 	}
-	if len(cfg.Join) > 0 {
+	// A node with state is already a member: it finds its peers from its
+	// own log, and asking to join again would need a leader to be up.
+	if len(cfg.Join) > 0 && !n.hadState {
 		if err := n.join(ctx); err != nil {
 			n.Close()
 			return nil, err
@@ -155,12 +161,12 @@ func (n *Node) open() error {
 	notify := make(chan bool, 8)
 	rc.NotifyCh = notify
 
+	n.hadState, err = raft.HasExistingState(wal, wal, snaps)
+	if err != nil {
+		return fmt.Errorf("raft store: read state: %w", err)
+	}
 	if cfg.Bootstrap {
-		has, err := raft.HasExistingState(wal, wal, snaps)
-		if err != nil {
-			return fmt.Errorf("raft store: read state: %w", err)
-		}
-		if !has {
+		if !n.hadState {
 			boot := raft.Configuration{Servers: []raft.Server{{
 				ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
 			}}}

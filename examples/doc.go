@@ -1,8 +1,10 @@
 // Package examples holds runnable programs, one folder each:
 //
-//   - quickstart: take, renew and release a lock; watch the fencing token
-//     grow across holders; a second client refused, then served from the
-//     queue. Run it with go run ./examples/quickstart.
+//   - quickstart: take, renew and release a lock on an embedded Raft node;
+//     watch the fencing token grow across holders; a second client refused,
+//     then served from the queue. Run it with go run ./examples/quickstart.
+//   - cluster: a three-node Raft cluster on loopback in one command
+//     (examples/cluster/run.sh), and how a program connects to it.
 //   - customdriver: a lock store of your own behind the driver contract,
 //     proven by the conformance suite.
 package examples

@@ -42,6 +42,8 @@ func (n *Node) LocalStatus(ctx context.Context) (*backend.Status, error) {
 	st.HeldLocks = len(n.fsm.locks)
 	st.Waiters = n.fsm.waiters
 	st.Details["dedupe_entries"] = strconv.Itoa(n.fsm.dedupe.len())
+	st.Details["proposed_entries"] = strconv.FormatInt(n.batch.entries.Load(), 10)
+	st.Details["proposed_commands"] = strconv.FormatInt(n.batch.commands.Load(), 10)
 	n.fsm.mu.RUnlock()
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {

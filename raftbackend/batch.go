@@ -3,6 +3,7 @@ package raftbackend
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -33,6 +34,10 @@ type batcher struct {
 	queue   chan *proposal
 	slots   chan struct{} // one token per entry in flight
 	maxSize int
+
+	// entries and commands count what the batcher proposed, so Status can
+	// show how many commands share an entry.
+	entries, commands atomic.Int64
 }
 
 func newBatcher(n *Node, maxBatch, maxInflight int) *batcher {
@@ -106,6 +111,8 @@ func (b *batcher) run() {
 		// raft.Apply copies nothing, so each entry needs its own bytes.
 		data := append([]byte(nil), buf...)
 		f := b.n.raft.Apply(data, 0)
+		b.entries.Add(1)
+		b.commands.Add(int64(len(batch)))
 		go b.finish(f, append([]*proposal(nil), batch...))
 		clear(batch)
 	}

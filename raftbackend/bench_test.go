@@ -62,13 +62,15 @@ func BenchmarkThreeNodes(b *testing.B) {
 		b.Run(d.name, func(b *testing.B) {
 			for _, clients := range []int{1, 16} {
 				b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-					runPairs(b, clients, func(i, j int) error { return lockPair(d.drv, i) })
+					reportBatching(b, leader, func() {
+						runPairs(b, clients, func(i, j int) error { return lockPair(d.drv, i) })
+					})
 				})
 			}
 		})
 	}
-	b.Run("handoff/grpc/clients=16", func(b *testing.B) { runHandoffs(b, remote, 16) })
-	b.Run("handoff/embedded/clients=16", func(b *testing.B) { runHandoffs(b, embedded, 16) })
+	b.Run("handoff/grpc/clients=16", func(b *testing.B) { reportBatching(b, leader, func() { runHandoffs(b, remote, 16) }) })
+	b.Run("handoff/embedded/clients=16", func(b *testing.B) { reportBatching(b, leader, func() { runHandoffs(b, embedded, 16) }) })
 }
 
 // runPairs spreads b.N pairs over clients goroutines and reports the rate
@@ -105,6 +107,16 @@ func runPairs(b *testing.B, clients int, pair func(client, i int) error) {
 		b.Fatal(err)
 	}
 	reportLatency(b, slices.Concat(lat...), elapsed, "pairs/s")
+}
+
+// reportBatching reports how many commands shared a log entry on n while
+// fn ran.
+func reportBatching(b *testing.B, n *Node, fn func()) {
+	e0, c0 := n.batch.entries.Load(), n.batch.commands.Load()
+	fn()
+	if e := n.batch.entries.Load() - e0; e > 0 {
+		b.ReportMetric(float64(n.batch.commands.Load()-c0)/float64(e), "cmds/entry")
+	}
 }
 
 func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration, unit string) {

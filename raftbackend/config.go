@@ -71,7 +71,10 @@ type Config struct {
 	MaxBatch int
 	// MaxInflight bounds the entries the node has proposed and not yet seen
 	// applied; while they are in flight, new commands gather into the next
-	// entry. Default 2.
+	// entry. Default 1: on a disk whose fsync dominates a commit, one entry
+	// in flight gathers the most commands per fsync (measured at 16
+	// clients on 3 nodes: about 8 commands an entry against 5 with 2 in
+	// flight, and more pairs/s). A lone client pays no wait either way.
 	MaxInflight int
 
 	// Logger receives the node's logs (and hashicorp/raft's warnings).
@@ -115,7 +118,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxBatch = 256
 	}
 	if c.MaxInflight <= 0 {
-		c.MaxInflight = 2
+		c.MaxInflight = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

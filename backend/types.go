@@ -205,3 +205,18 @@ type BackoffAdvice struct {
 	Multiplier     float64
 	JitterFactor   float64
 }
+
+// CloneMetadata returns a copy of md that its receiver may own, nil when md
+// is empty. Stores keep their own copy of a request's metadata and hand out
+// copies of it, so that no caller can change a grant through a map it
+// passed in or got back.
+func CloneMetadata(md map[string]string) map[string]string {
+	if len(md) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		out[k] = v
+	}
+	return out
+}

@@ -83,7 +83,7 @@ func (d *Driver) Acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 	if err := d.admit(ctx, backend.ValidateAcquire(req, s.caps), func() string { return req.LockID }); err != nil {
 		return nil, err
 	}
-	md := cloneMetadata(req.Metadata)
+	md := backend.CloneMetadata(req.Metadata)
 
 	sh, err := s.lockShard(req.LockID)
 	if err != nil {
@@ -307,6 +307,6 @@ func (d *Driver) Get(ctx context.Context, req *backend.GetRequest) (*backend.Loc
 	}
 	info := ls.info(req.IncludeWaiters)
 	sh.mu.Unlock()
-	info.Metadata = cloneMetadata(info.Metadata)
+	info.Metadata = backend.CloneMetadata(info.Metadata)
 	return &info, nil
 }

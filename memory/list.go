@@ -48,7 +48,7 @@ func (d *Driver) List(ctx context.Context, req *backend.ListRequest) (*backend.L
 	// safe to read after the shard mutex is let go); give the caller copies
 	// of those on the page only.
 	for i := range res.Locks {
-		res.Locks[i].Metadata = cloneMetadata(res.Locks[i].Metadata)
+		res.Locks[i].Metadata = backend.CloneMetadata(res.Locks[i].Metadata)
 	}
 	return res, nil
 }

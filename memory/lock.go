@@ -52,12 +52,12 @@ func (ls *lockState) export(l *backend.Lock) {
 	l.Version = ls.version
 	l.AcquiredAt = ls.acquiredAt.Round(0)
 	l.ExpiresAt = ls.expiresAt.Round(0)
-	l.Metadata = cloneMetadata(ls.md)
+	l.Metadata = backend.CloneMetadata(ls.md)
 }
 
 // exportLock is export for a grant kept as a snapshot.
 func exportLock(l backend.Lock) backend.Lock {
-	l.Metadata = cloneMetadata(l.Metadata)
+	l.Metadata = backend.CloneMetadata(l.Metadata)
 	l.AcquiredAt = l.AcquiredAt.Round(0)
 	l.ExpiresAt = l.ExpiresAt.Round(0)
 	return l

@@ -19,7 +19,7 @@ func (d *Driver) Enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 	if err := d.admit(ctx, backend.ValidateEnqueue(req, s.caps), func() string { return req.LockID }); err != nil {
 		return nil, err
 	}
-	md := cloneMetadata(req.Metadata)
+	md := backend.CloneMetadata(req.Metadata)
 
 	sh, err := s.lockShard(req.LockID)
 	if err != nil {

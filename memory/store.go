@@ -405,17 +405,3 @@ func (s *Store) finishWaiter(w *waiter, state waitState) {
 func closedError(lockID, what string) *backend.Error {
 	return &backend.Error{Code: backend.CodeClosed, LockID: lockID, Message: "the memory " + what + " is closed"}
 }
-
-// cloneMetadata returns the store's own copy of md, nil when empty, so that a
-// caller can neither change a grant through the map it passed in nor through
-// the one it got back.
-func cloneMetadata(md map[string]string) map[string]string {
-	if len(md) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(md))
-	for k, v := range md {
-		out[k] = v
-	}
-	return out
-}

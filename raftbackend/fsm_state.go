@@ -103,15 +103,3 @@ func unixTime(ns int64) time.Time {
 	}
 	return time.Unix(0, ns)
 }
-
-// cloneMetadata returns a copy of md that the caller may own; nil when empty.
-func cloneMetadata(md map[string]string) map[string]string {
-	if len(md) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(md))
-	for k, v := range md {
-		out[k] = v
-	}
-	return out
-}

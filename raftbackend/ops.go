@@ -40,7 +40,7 @@ func (n *Node) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backe
 		kind: cmdAcquire, wait: req.Wait, priority: req.Priority,
 		ttl: int64(req.TTL), timeout: int64(timeout),
 		lockID: req.LockID, clientID: req.ClientID, requestID: req.RequestID,
-		md: cloneMetadata(req.Metadata),
+		md: backend.CloneMetadata(req.Metadata),
 	}
 	if !req.Wait {
 		res, err := n.batch.propose(ctx, cmd)
@@ -85,7 +85,7 @@ func (n *Node) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backe
 		n.waits.claim(slot)
 		n.waits.detach(k, slot)
 		l := ev.lock
-		l.Metadata = cloneMetadata(l.Metadata)
+		l.Metadata = backend.CloneMetadata(l.Metadata)
 		return &backend.AcquireResult{Lock: l, Waited: true}, nil
 	case evTimedOut:
 		n.waits.detach(k, slot)
@@ -160,7 +160,7 @@ func acquireAnswer(res result, waited bool) (*backend.AcquireResult, error) {
 		return nil, &backend.Error{Code: backend.CodeLockHeld, Message: "queued"}
 	}
 	l := res.lock
-	l.Metadata = cloneMetadata(l.Metadata)
+	l.Metadata = backend.CloneMetadata(l.Metadata)
 	return &backend.AcquireResult{Lock: l, Waited: waited, AlreadyHeld: res.outcome == outAlreadyHeld}, nil
 }
 
@@ -208,7 +208,7 @@ func (n *Node) Renew(ctx context.Context, req *backend.RenewRequest) (*backend.L
 		return nil, copyError(res.err)
 	}
 	l := res.lock
-	l.Metadata = cloneMetadata(l.Metadata)
+	l.Metadata = backend.CloneMetadata(l.Metadata)
 	return &l, nil
 }
 
@@ -228,7 +228,7 @@ func (n *Node) Enqueue(ctx context.Context, req *backend.EnqueueRequest) (*backe
 	}
 	res, err := n.batch.propose(ctx, command{kind: cmdEnqueue, priority: req.Priority, ttl: int64(req.TTL),
 		timeout: int64(timeout), lockID: req.LockID, clientID: req.ClientID, requestID: req.RequestID,
-		md: cloneMetadata(req.Metadata)})
+		md: backend.CloneMetadata(req.Metadata)})
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (n *Node) Enqueue(ctx context.Context, req *backend.EnqueueRequest) (*backe
 		return &backend.EnqueueResult{Position: res.position}, nil
 	}
 	l := res.lock
-	l.Metadata = cloneMetadata(l.Metadata)
+	l.Metadata = backend.CloneMetadata(l.Metadata)
 	return &backend.EnqueueResult{Granted: true, Lock: l}, nil
 }
 
@@ -312,7 +312,7 @@ func (n *Node) Get(ctx context.Context, req *backend.GetRequest) (*backend.LockI
 		return nil, &backend.Error{Code: backend.CodeNotFound, LockID: req.LockID, Message: "the lock is not held"}
 	}
 	info := l.info(req.IncludeWaiters)
-	info.Metadata = cloneMetadata(info.Metadata)
+	info.Metadata = backend.CloneMetadata(info.Metadata)
 	return &info, nil
 }
 
@@ -348,7 +348,7 @@ func (n *Node) List(ctx context.Context, req *backend.ListRequest) (*backend.Lis
 		return nil, err
 	}
 	for i := range res.Locks {
-		res.Locks[i].Metadata = cloneMetadata(res.Locks[i].Metadata)
+		res.Locks[i].Metadata = backend.CloneMetadata(res.Locks[i].Metadata)
 	}
 	return res, nil
 }

@@ -62,6 +62,11 @@ func TestStatusMembersAndLeave(t *testing.T) {
 	if ms, err = d.Members(ctx); err != nil || len(ms) != 2 {
 		t.Fatalf("after leave: %+v, %v", ms, err)
 	}
+	select {
+	case <-c.nodes[gone].Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the removed node still looks alive")
+	}
 	// The cluster of two still serves.
 	if _, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: "s2", ClientID: "c", TTL: time.Minute}); err != nil {
 		t.Fatal(err)

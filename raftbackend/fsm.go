@@ -45,6 +45,10 @@ type fsm struct {
 	// earlier is called, with mu held, when a deadline was added that may
 	// be earlier than every other, so the leader's expiry loop re-arms.
 	earlier func()
+	// removed is called, with mu held, when a server leaves the member
+	// table, so that a node learns it was removed (raft stops replicating
+	// to a removed follower, which may never see the configuration change).
+	removed func(node string)
 
 	logger *slog.Logger
 }
@@ -76,6 +80,7 @@ func newFSM(logger *slog.Logger) *fsm {
 		members: make(map[string]string),
 		notify:  func(waitEvent) {},
 		earlier: func() {},
+		removed: func(string) {},
 		logger:  logger,
 	}
 }
@@ -158,6 +163,7 @@ func (f *fsm) dispatch(c *command, index uint64) result {
 		return result{}
 	case cmdRemoveMember:
 		delete(f.members, c.node)
+		f.removed(c.node)
 		return result{}
 	}
 	return result{err: backend.Errorf(backend.CodeInternal, "unknown command kind %d", c.kind)}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/raftlock/raftlock/backend"
 )
 
@@ -22,7 +24,7 @@ func (n *Node) watchLeadership(notify <-chan bool) {
 	var ep *epoch
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	serving := false
+	serving, gone := false, false
 	setServing := func() {
 		_, id := n.raft.LeaderWithID()
 		if s := id != ""; s != serving && n.api != nil {
@@ -51,6 +53,15 @@ func (n *Node) watchLeadership(notify <-chan bool) {
 			setServing()
 		case <-tick.C:
 			setServing()
+			if !gone && n.left() && !n.closed.Load() {
+				gone = true
+				n.logger.Warn("the node left its cluster")
+				if ep != nil {
+					n.stepDown(ep)
+					ep = nil
+				}
+				n.markDied()
+			}
 		case <-n.stopped:
 			if ep != nil {
 				n.stepDown(ep)
@@ -58,6 +69,33 @@ func (n *Node) watchLeadership(notify <-chan bool) {
 			return
 		}
 	}
+}
+
+// left reports whether the node is out of its cluster: raft stopped by
+// itself, or the member table dropped the node and either the
+// configuration no longer lists it or a few seconds have passed (a removed
+// follower may never receive the configuration that removes it).
+func (n *Node) left() bool {
+	if n.raft.State() == raft.Shutdown {
+		return true
+	}
+	at := n.removedAt.Load()
+	if at == 0 {
+		return false
+	}
+	if time.Since(time.Unix(0, at)) > 5*time.Second {
+		return true
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.cfg.NodeID {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *Node) stepDown(ep *epoch) {

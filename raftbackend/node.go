@@ -57,7 +57,10 @@ type Node struct {
 	wake    chan struct{} // the expiry loop re-arms
 
 	stopped   chan struct{} // closed by Close
+	died      chan struct{} // closed when raft stops on its own (see Done)
 	closeOnce sync.Once
+	diedOnce  sync.Once
+	removedAt atomic.Int64 // when the member table dropped this node; 0 if never
 	closed    atomic.Bool
 	wg        sync.WaitGroup
 }
@@ -88,6 +91,7 @@ func StartNode(ctx context.Context, cfg Config) (*Node, error) {
 			MinTTL: cfg.MinTTL, MaxTTL: cfg.MaxTTL,
 		},
 		stopped: make(chan struct{}),
+		died:    make(chan struct{}),
 		ready:   make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
@@ -156,6 +160,11 @@ func (n *Node) open() error {
 	n.fsm = newFSM(n.logger)
 	n.fsm.notify = n.waits.deliver
 	n.fsm.earlier = n.rearm
+	n.fsm.removed = func(id string) {
+		if id == n.cfg.NodeID {
+			n.removedAt.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	}
 
 	rc := cfg.raftConfig(hlog)
 	notify := make(chan bool, 8)
@@ -280,6 +289,11 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
+// Done is closed when the node stops serving: after Close, or when raft
+// shut down on its own (the node was removed from its cluster). A process
+// that runs a node waits on it to exit rather than linger half alive.
+func (n *Node) Done() <-chan struct{} { return n.died }
+
 // Snapshot makes the node take a snapshot now and compact its log.
 func (n *Node) Snapshot() error {
 	return n.raft.Snapshot().Error()
@@ -311,6 +325,7 @@ func (n *Node) teardown() error {
 	default:
 		close(n.stopped)
 	}
+	defer n.markDied()
 	if n.api != nil {
 		n.api.Stop()
 	} else if n.apiLis != nil {
@@ -356,6 +371,11 @@ func (n *Node) peerCount() int {
 		return 0
 	}
 	return len(f.Configuration().Servers) - 1
+}
+
+// markDied closes Done once.
+func (n *Node) markDied() {
+	n.diedOnce.Do(func() { close(n.died) })
 }
 
 // slogWriter turns hashicorp/raft's log lines into slog records.

@@ -188,7 +188,15 @@ func serve(ctx context.Context, o *serveOptions, logger *slog.Logger) int {
 	logger.Info("raft node serving",
 		"node", node.ID(), "raft", node.RaftAddress(), "api", node.APIAddress(), "data", o.cfg.DataDir)
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-node.Done():
+		// Raft stopped by itself (the node was removed from its
+		// cluster): a node that cannot serve should not look alive.
+		logger.Error("the raft node stopped serving")
+		node.Close()
+		return exitError
+	}
 	logger.Info("shutting down", "cause", context.Cause(ctx))
 	if err := node.Close(); err != nil {
 		logger.Error("the raft node did not stop cleanly", "error", err)

@@ -1,6 +1,7 @@
 package raftbackend
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -102,5 +103,69 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(again, got) {
 			t.Fatalf("accepted %x but its re-encoding does not round-trip: %v", data, err)
 		}
+	})
+}
+
+// jsonCommand mirrors command with exported fields, to measure what JSON
+// would cost on the same entry (the codec's reason to exist).
+type jsonCommand struct {
+	Kind      cmdKind           `json:"k"`
+	Wait      bool              `json:"w,omitempty"`
+	Priority  int32             `json:"p,omitempty"`
+	Version   int64             `json:"v,omitempty"`
+	TTL       int64             `json:"t,omitempty"`
+	Timeout   int64             `json:"o,omitempty"`
+	LockID    string            `json:"l,omitempty"`
+	ClientID  string            `json:"c,omitempty"`
+	RequestID string            `json:"r,omitempty"`
+	Node      string            `json:"n,omitempty"`
+	Addr      string            `json:"a,omitempty"`
+	Metadata  map[string]string `json:"m,omitempty"`
+}
+
+type jsonEntry struct {
+	Now  int64         `json:"now"`
+	Cmds []jsonCommand `json:"cmds"`
+}
+
+func toJSONEntry(e entry) jsonEntry {
+	j := jsonEntry{Now: e.now}
+	for _, c := range e.cmds {
+		j.Cmds = append(j.Cmds, jsonCommand{c.kind, c.wait, c.priority, c.version, c.ttl, c.timeout,
+			c.lockID, c.clientID, c.requestID, c.node, c.addr, c.md})
+	}
+	return j
+}
+
+// BenchmarkCodecVsJSON encodes and decodes the same entry both ways and
+// reports the encoded size.
+func BenchmarkCodecVsJSON(b *testing.B) {
+	e := sampleEntry()
+	b.Run("binary", func(b *testing.B) {
+		var buf []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = encodeEntry(buf[:0], &e)
+			if _, err := decodeEntry(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(buf)), "bytes/entry")
+	})
+	b.Run("json", func(b *testing.B) {
+		j := toJSONEntry(e)
+		var data []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			var err error
+			if data, err = json.Marshal(&j); err != nil {
+				b.Fatal(err)
+			}
+			var back jsonEntry
+			if err := json.Unmarshal(data, &back); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(data)), "bytes/entry")
 	})
 }

@@ -20,8 +20,9 @@ import (
 	"github.com/raftlock/raftlock/backend"
 )
 
-// The benchmarks run on a 3-node loopback cluster with fsync on (raft-wal
-// syncs every append) and report, side by side in one run:
+// The benchmarks run on a loopback cluster of 3 nodes (and of 1) with
+// fsync on (raft-wal syncs every append) and report, side by side in one
+// run:
 //
 //   - raw-apply: hashicorp/raft Apply of one command per log entry, a put
 //     then a delete of the same size as an encoded Acquire and Release, on
@@ -29,14 +30,18 @@ import (
 //     ceiling of a store that does not batch;
 //   - embedded: Acquire+Release pairs through a Node's in-process driver;
 //   - grpc: the same pairs through the gRPC driver;
-//   - handoff: 16 clients taking turns on one lock through the gRPC driver.
+//   - handoff: 16 clients taking turns on one lock.
 //
-// Each reports pairs/s (or handoffs/s) and the p50 and p99 latency of a
-// pair. Run them with
+// Each reports pairs/s (or handoffs/s), the p50 and p99 latency of a pair,
+// and how many commands shared a log entry. Run them with
 //
-//	go test -run '^$' -bench ThreeNodes -benchtime 3000x -count 5 ./raftbackend
-func BenchmarkThreeNodes(b *testing.B) {
-	raw := startRawCluster(b, 3)
+//	go test -run '^$' -bench 'ThreeNodes|OneNode' -benchtime 3000x -count 5 ./raftbackend
+func BenchmarkThreeNodes(b *testing.B) { benchCluster(b, 3) }
+
+func BenchmarkOneNode(b *testing.B) { benchCluster(b, 1) }
+
+func benchCluster(b *testing.B, size int) {
+	raw := startRawCluster(b, size)
 	b.Run("raw-apply", func(b *testing.B) {
 		for _, clients := range []int{1, 16} {
 			b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
@@ -46,7 +51,7 @@ func BenchmarkThreeNodes(b *testing.B) {
 	})
 	raw.close()
 
-	c := startCluster(b, 3, nil)
+	c := startCluster(b, size, nil)
 	leader := c.nodes[c.leader()]
 	embedded := leader.NewDriver()
 	defer embedded.Close()

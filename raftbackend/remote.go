@@ -560,16 +560,8 @@ var acquireCancel = &raftpb.AcquireCall{Call: &raftpb.AcquireCall_Cancel{Cancel:
 // waits for nothing, or holds the lock and has the grant.
 func (d *RemoteDriver) acquireAt(ctx context.Context, c raftpb.RaftLockClient, req *raftpb.AcquireCall) (*raftpb.AcquireResponse, error) {
 	if !req.GetRequest().GetWait() {
-		stream, err := c.Acquire(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// io.EOF means the stream has ended: Recv says how.
-		if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		_ = stream.CloseSend()
-		return recvAcquire(stream)
+		// Nothing to confirm on the way out: one unary call.
+		return c.TryAcquire(ctx, req.GetRequest())
 	}
 
 	// The stream keeps ctx's values but not its end.

@@ -232,6 +232,26 @@ func (s *lockService) releaseUndelivered(streamCtx context.Context, res *backend
 		"lock", l.LockID, "owner", l.Owner, "version", l.Version, "err", err)
 }
 
+// TryAcquire implements raftpb.RaftLockServer: an Acquire that does not
+// wait, in one unary call.
+func (s *lockService) TryAcquire(ctx context.Context, p *raftpb.AcquireRequest) (*raftpb.AcquireResponse, error) {
+	req := acquireRequestFromPB(p)
+	if e := backend.ValidateAcquire(req, s.api.Capabilities()); e != nil {
+		return nil, statusError(e)
+	}
+	if req.Wait {
+		return nil, statusError(backend.Errorf(backend.CodeInvalidArgument, "TryAcquire does not wait; use the Acquire stream"))
+	}
+	res, err := s.api.Acquire(ctx, req)
+	if err != nil {
+		return nil, s.fail("TryAcquire", err)
+	}
+	if res == nil {
+		return nil, noResult("TryAcquire")
+	}
+	return acquireResultToPB(res), nil
+}
+
 // Release implements raftpb.RaftLockServer.
 func (s *lockService) Release(ctx context.Context, p *raftpb.ReleaseRequest) (*raftpb.ReleaseResponse, error) {
 	req := releaseRequestFromPB(p)

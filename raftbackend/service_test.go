@@ -530,3 +530,15 @@ func TestServiceMembership(t *testing.T) {
 		t.Fatalf("Join without an ID: %v", err)
 	}
 }
+
+func TestServiceTryAcquireRefusesToWait(t *testing.T) {
+	srv, _ := startMemServer(t)
+	c := raftpb.NewRaftLockClient(rawConn(t, srv.addr))
+	req := &raftpb.AcquireRequest{LockId: "x", ClientId: "c", TtlNanos: int64(time.Minute)}
+	if _, err := c.TryAcquire(testCtx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	req.ClientId, req.Wait = "d", true
+	_, err := c.TryAcquire(testCtx(t), req)
+	wantStatusCode(t, "TryAcquire with wait", err, codes.InvalidArgument, backend.CodeInvalidArgument)
+}

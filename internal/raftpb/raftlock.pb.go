@@ -2482,9 +2482,11 @@ const file_raftlock_proto_rawDesc = "" +
 	"\alock_id\x18\x03 \x01(\tR\x06lockId\x12\x14\n" +
 	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\tR\x06leader\x12*\n" +
-	"\x11retry_after_nanos\x18\x06 \x01(\x03R\x0fretryAfterNanos2\xf5\a\n" +
+	"\x11retry_after_nanos\x18\x06 \x01(\x03R\x0fretryAfterNanos2\xbe\b\n" +
 	"\bRaftLock\x12E\n" +
-	"\aAcquire\x12\x18.raftlock.v1.AcquireCall\x1a\x1c.raftlock.v1.AcquireResponse(\x010\x01\x12D\n" +
+	"\aAcquire\x12\x18.raftlock.v1.AcquireCall\x1a\x1c.raftlock.v1.AcquireResponse(\x010\x01\x12G\n" +
+	"\n" +
+	"TryAcquire\x12\x1b.raftlock.v1.AcquireRequest\x1a\x1c.raftlock.v1.AcquireResponse\x12D\n" +
 	"\aRelease\x12\x1b.raftlock.v1.ReleaseRequest\x1a\x1c.raftlock.v1.ReleaseResponse\x125\n" +
 	"\x05Renew\x12\x19.raftlock.v1.RenewRequest\x1a\x11.raftlock.v1.Lock\x12E\n" +
 	"\vGetLockInfo\x12\x1f.raftlock.v1.GetLockInfoRequest\x1a\x15.raftlock.v1.LockInfo\x12G\n" +
@@ -2572,35 +2574,37 @@ var file_raftlock_proto_depIdxs = []int32{
 	39, // 13: raftlock.v1.Status.details:type_name -> raftlock.v1.Status.DetailsEntry
 	31, // 14: raftlock.v1.MembersResponse.members:type_name -> raftlock.v1.Member
 	3,  // 15: raftlock.v1.RaftLock.Acquire:input_type -> raftlock.v1.AcquireCall
-	7,  // 16: raftlock.v1.RaftLock.Release:input_type -> raftlock.v1.ReleaseRequest
-	9,  // 17: raftlock.v1.RaftLock.Renew:input_type -> raftlock.v1.RenewRequest
-	10, // 18: raftlock.v1.RaftLock.GetLockInfo:input_type -> raftlock.v1.GetLockInfoRequest
-	12, // 19: raftlock.v1.RaftLock.GetLocks:input_type -> raftlock.v1.GetLocksRequest
-	14, // 20: raftlock.v1.RaftLock.EnqueueWaiter:input_type -> raftlock.v1.EnqueueWaiterRequest
-	16, // 21: raftlock.v1.RaftLock.CancelWait:input_type -> raftlock.v1.CancelWaitRequest
-	18, // 22: raftlock.v1.RaftLock.GetBackoffAdvice:input_type -> raftlock.v1.GetBackoffAdviceRequest
-	20, // 23: raftlock.v1.RaftLock.GetStatus:input_type -> raftlock.v1.GetStatusRequest
-	23, // 24: raftlock.v1.RaftLock.Health:input_type -> raftlock.v1.HealthRequest
-	25, // 25: raftlock.v1.RaftLock.Join:input_type -> raftlock.v1.JoinRequest
-	27, // 26: raftlock.v1.RaftLock.Leave:input_type -> raftlock.v1.LeaveRequest
-	29, // 27: raftlock.v1.RaftLock.Members:input_type -> raftlock.v1.MembersRequest
-	32, // 28: raftlock.v1.RaftLock.GetCapabilities:input_type -> raftlock.v1.GetCapabilitiesRequest
-	6,  // 29: raftlock.v1.RaftLock.Acquire:output_type -> raftlock.v1.AcquireResponse
-	8,  // 30: raftlock.v1.RaftLock.Release:output_type -> raftlock.v1.ReleaseResponse
-	0,  // 31: raftlock.v1.RaftLock.Renew:output_type -> raftlock.v1.Lock
-	2,  // 32: raftlock.v1.RaftLock.GetLockInfo:output_type -> raftlock.v1.LockInfo
-	13, // 33: raftlock.v1.RaftLock.GetLocks:output_type -> raftlock.v1.GetLocksResponse
-	15, // 34: raftlock.v1.RaftLock.EnqueueWaiter:output_type -> raftlock.v1.EnqueueWaiterResponse
-	17, // 35: raftlock.v1.RaftLock.CancelWait:output_type -> raftlock.v1.CancelWaitResponse
-	19, // 36: raftlock.v1.RaftLock.GetBackoffAdvice:output_type -> raftlock.v1.BackoffAdvice
-	21, // 37: raftlock.v1.RaftLock.GetStatus:output_type -> raftlock.v1.Status
-	24, // 38: raftlock.v1.RaftLock.Health:output_type -> raftlock.v1.HealthResponse
-	26, // 39: raftlock.v1.RaftLock.Join:output_type -> raftlock.v1.JoinResponse
-	28, // 40: raftlock.v1.RaftLock.Leave:output_type -> raftlock.v1.LeaveResponse
-	30, // 41: raftlock.v1.RaftLock.Members:output_type -> raftlock.v1.MembersResponse
-	33, // 42: raftlock.v1.RaftLock.GetCapabilities:output_type -> raftlock.v1.Capabilities
-	29, // [29:43] is the sub-list for method output_type
-	15, // [15:29] is the sub-list for method input_type
+	5,  // 16: raftlock.v1.RaftLock.TryAcquire:input_type -> raftlock.v1.AcquireRequest
+	7,  // 17: raftlock.v1.RaftLock.Release:input_type -> raftlock.v1.ReleaseRequest
+	9,  // 18: raftlock.v1.RaftLock.Renew:input_type -> raftlock.v1.RenewRequest
+	10, // 19: raftlock.v1.RaftLock.GetLockInfo:input_type -> raftlock.v1.GetLockInfoRequest
+	12, // 20: raftlock.v1.RaftLock.GetLocks:input_type -> raftlock.v1.GetLocksRequest
+	14, // 21: raftlock.v1.RaftLock.EnqueueWaiter:input_type -> raftlock.v1.EnqueueWaiterRequest
+	16, // 22: raftlock.v1.RaftLock.CancelWait:input_type -> raftlock.v1.CancelWaitRequest
+	18, // 23: raftlock.v1.RaftLock.GetBackoffAdvice:input_type -> raftlock.v1.GetBackoffAdviceRequest
+	20, // 24: raftlock.v1.RaftLock.GetStatus:input_type -> raftlock.v1.GetStatusRequest
+	23, // 25: raftlock.v1.RaftLock.Health:input_type -> raftlock.v1.HealthRequest
+	25, // 26: raftlock.v1.RaftLock.Join:input_type -> raftlock.v1.JoinRequest
+	27, // 27: raftlock.v1.RaftLock.Leave:input_type -> raftlock.v1.LeaveRequest
+	29, // 28: raftlock.v1.RaftLock.Members:input_type -> raftlock.v1.MembersRequest
+	32, // 29: raftlock.v1.RaftLock.GetCapabilities:input_type -> raftlock.v1.GetCapabilitiesRequest
+	6,  // 30: raftlock.v1.RaftLock.Acquire:output_type -> raftlock.v1.AcquireResponse
+	6,  // 31: raftlock.v1.RaftLock.TryAcquire:output_type -> raftlock.v1.AcquireResponse
+	8,  // 32: raftlock.v1.RaftLock.Release:output_type -> raftlock.v1.ReleaseResponse
+	0,  // 33: raftlock.v1.RaftLock.Renew:output_type -> raftlock.v1.Lock
+	2,  // 34: raftlock.v1.RaftLock.GetLockInfo:output_type -> raftlock.v1.LockInfo
+	13, // 35: raftlock.v1.RaftLock.GetLocks:output_type -> raftlock.v1.GetLocksResponse
+	15, // 36: raftlock.v1.RaftLock.EnqueueWaiter:output_type -> raftlock.v1.EnqueueWaiterResponse
+	17, // 37: raftlock.v1.RaftLock.CancelWait:output_type -> raftlock.v1.CancelWaitResponse
+	19, // 38: raftlock.v1.RaftLock.GetBackoffAdvice:output_type -> raftlock.v1.BackoffAdvice
+	21, // 39: raftlock.v1.RaftLock.GetStatus:output_type -> raftlock.v1.Status
+	24, // 40: raftlock.v1.RaftLock.Health:output_type -> raftlock.v1.HealthResponse
+	26, // 41: raftlock.v1.RaftLock.Join:output_type -> raftlock.v1.JoinResponse
+	28, // 42: raftlock.v1.RaftLock.Leave:output_type -> raftlock.v1.LeaveResponse
+	30, // 43: raftlock.v1.RaftLock.Members:output_type -> raftlock.v1.MembersResponse
+	33, // 44: raftlock.v1.RaftLock.GetCapabilities:output_type -> raftlock.v1.Capabilities
+	30, // [30:45] is the sub-list for method output_type
+	15, // [15:30] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name

@@ -31,6 +31,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	RaftLock_Acquire_FullMethodName          = "/raftlock.v1.RaftLock/Acquire"
+	RaftLock_TryAcquire_FullMethodName       = "/raftlock.v1.RaftLock/TryAcquire"
 	RaftLock_Release_FullMethodName          = "/raftlock.v1.RaftLock/Release"
 	RaftLock_Renew_FullMethodName            = "/raftlock.v1.RaftLock/Renew"
 	RaftLock_GetLockInfo_FullMethodName      = "/raftlock.v1.RaftLock/GetLockInfo"
@@ -64,6 +65,9 @@ type RaftLockClient interface {
 	// nothing and waits for nothing. A reset stream gives up too, without
 	// that confirmation.
 	Acquire(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AcquireCall, AcquireResponse], error)
+	// TryAcquire is Acquire without waiting (wait must be false), as a unary
+	// call: it has no race to confirm, so it skips the stream's set-up.
+	TryAcquire(ctx context.Context, in *AcquireRequest, opts ...grpc.CallOption) (*AcquireResponse, error)
 	// Release gives a lock up and hands it to the head waiter.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
 	// Renew extends a held lock; the version is kept.
@@ -112,6 +116,16 @@ func (c *raftLockClient) Acquire(ctx context.Context, opts ...grpc.CallOption) (
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RaftLock_AcquireClient = grpc.BidiStreamingClient[AcquireCall, AcquireResponse]
+
+func (c *raftLockClient) TryAcquire(ctx context.Context, in *AcquireRequest, opts ...grpc.CallOption) (*AcquireResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcquireResponse)
+	err := c.cc.Invoke(ctx, RaftLock_TryAcquire_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *raftLockClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -261,6 +275,9 @@ type RaftLockServer interface {
 	// nothing and waits for nothing. A reset stream gives up too, without
 	// that confirmation.
 	Acquire(grpc.BidiStreamingServer[AcquireCall, AcquireResponse]) error
+	// TryAcquire is Acquire without waiting (wait must be false), as a unary
+	// call: it has no race to confirm, so it skips the stream's set-up.
+	TryAcquire(context.Context, *AcquireRequest) (*AcquireResponse, error)
 	// Release gives a lock up and hands it to the head waiter.
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
 	// Renew extends a held lock; the version is kept.
@@ -299,6 +316,9 @@ type UnimplementedRaftLockServer struct{}
 
 func (UnimplementedRaftLockServer) Acquire(grpc.BidiStreamingServer[AcquireCall, AcquireResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method Acquire not implemented")
+}
+func (UnimplementedRaftLockServer) TryAcquire(context.Context, *AcquireRequest) (*AcquireResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TryAcquire not implemented")
 }
 func (UnimplementedRaftLockServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Release not implemented")
@@ -366,6 +386,24 @@ func _RaftLock_Acquire_Handler(srv interface{}, stream grpc.ServerStream) error 
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RaftLock_AcquireServer = grpc.BidiStreamingServer[AcquireCall, AcquireResponse]
+
+func _RaftLock_TryAcquire_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcquireRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RaftLockServer).TryAcquire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RaftLock_TryAcquire_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RaftLockServer).TryAcquire(ctx, req.(*AcquireRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _RaftLock_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReleaseRequest)
@@ -608,6 +646,10 @@ var RaftLock_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "raftlock.v1.RaftLock",
 	HandlerType: (*RaftLockServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "TryAcquire",
+			Handler:    _RaftLock_TryAcquire_Handler,
+		},
 		{
 			MethodName: "Release",
 			Handler:    _RaftLock_Release_Handler,

@@ -32,6 +32,13 @@ func (remoteHarness) Timing() conformance.Timing {
 
 func TestConformanceEmbeddedSingleNode(t *testing.T) {
 	c := startCluster(t, 1, nil)
+	// Once every subtest has finished (parallel ones included), every call
+	// that waited has let go of its slot.
+	t.Cleanup(func() {
+		if n := c.nodes[0].waits.count(); n != 0 {
+			t.Errorf("%d wait slots left after the suite", n)
+		}
+	})
 	conformance.Run(t, embeddedHarness{node: c.nodes[0]})
 }
 

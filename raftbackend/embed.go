@@ -67,11 +67,10 @@ func (d *EmbeddedDriver) SetObserver(o backend.Observer) {
 // LeaderAddress is the leader's client API address; "" when this node
 // leads or no leader is known.
 func (d *EmbeddedDriver) LeaderAddress() string {
-	e := d.node.notLeader("")
 	if d.node.IsLeader() {
 		return d.node.apiAddr
 	}
-	return e.Leader
+	return d.node.notLeader("").Leader
 }
 
 // Connected reports whether the node is up and a leader is known.

@@ -47,7 +47,7 @@ func (n *Node) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backe
 		if err != nil {
 			return nil, err
 		}
-		return acquireAnswer(res, false)
+		return acquireAnswer(res)
 	}
 
 	k := waitKey{req.LockID, req.ClientID}
@@ -63,7 +63,7 @@ func (n *Node) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backe
 	}
 	if res.err != nil || res.outcome != outQueued {
 		n.waits.detach(k, slot)
-		return acquireAnswer(res, false)
+		return acquireAnswer(res)
 	}
 	n.settle(k, slot)
 
@@ -152,7 +152,10 @@ func (n *Node) giveUp(k waitKey, slot *waitSlot) {
 	}
 }
 
-func acquireAnswer(res result, waited bool) (*backend.AcquireResult, error) {
+// acquireAnswer turns an Acquire's immediate answer into the driver's: a
+// grant, the caller's existing grant, or an error. "Queued" is not an
+// immediate answer; a caller that can wait handles it before.
+func acquireAnswer(res result) (*backend.AcquireResult, error) {
 	if res.err != nil {
 		return nil, copyError(res.err)
 	}
@@ -161,7 +164,7 @@ func acquireAnswer(res result, waited bool) (*backend.AcquireResult, error) {
 	}
 	l := res.lock
 	l.Metadata = backend.CloneMetadata(l.Metadata)
-	return &backend.AcquireResult{Lock: l, Waited: waited, AlreadyHeld: res.outcome == outAlreadyHeld}, nil
+	return &backend.AcquireResult{Lock: l, AlreadyHeld: res.outcome == outAlreadyHeld}, nil
 }
 
 // copyError gives the caller its own copy of a stored answer's error, which

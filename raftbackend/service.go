@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,6 +53,14 @@ func newGRPCServer(api nodeAPI, logger *slog.Logger, opts ...grpc.ServerOption) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	base := []grpc.ServerOption{
+		// Reuse handler goroutines and write buffers: on a small machine
+		// the node, its peers and the API share the cores, and a lock
+		// call is a few hundred bytes. A handler that blocks (a waiting
+		// Acquire) does not hold a worker hostage: gRPC starts a goroutine
+		// when none is free. Interleaved A/B, one node, 16 clients:
+		// about 8% more pairs/s (medians of three rounds).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		grpc.SharedWriteBuffer(true),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             serverMinPingInterval,
 			PermitWithoutStream: true,

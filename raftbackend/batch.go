@@ -1,9 +1,9 @@
 package raftbackend
 
 import (
-	"runtime"
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"time"
 

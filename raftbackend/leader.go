@@ -38,7 +38,7 @@ func (n *Node) watchLeadership(notify <-chan bool) {
 			if isLeader && ep == nil {
 				ep = &epoch{ready: make(chan struct{}), lost: make(chan struct{})}
 				n.leadMu.Lock()
-				n.leading, n.ready, n.epoch = true, ep.ready, ep
+				n.epoch = ep
 				n.leadMu.Unlock()
 				n.fsm.mu.RLock()
 				floor := n.fsm.now
@@ -100,8 +100,6 @@ func (n *Node) left() bool {
 
 func (n *Node) stepDown(ep *epoch) {
 	n.leadMu.Lock()
-	n.leading = false
-	n.ready = make(chan struct{})
 	n.epoch = nil
 	n.leadMu.Unlock()
 	close(ep.lost)

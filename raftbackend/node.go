@@ -47,14 +47,11 @@ type Node struct {
 	clock leaderClock
 	waits waitRegistry
 
-	// ready is closed once this node, as leader, has committed the
-	// LeaderChange entry of its term; lock commands wait for it. It is
-	// replaced at every change of leadership.
-	leadMu  sync.Mutex
-	ready   chan struct{}
-	leading bool
-	epoch   *epoch
-	wake    chan struct{} // the expiry loop re-arms
+	// epoch is this node's current stretch of leadership, nil while it
+	// follows; lock commands wait for its ready channel.
+	leadMu sync.Mutex
+	epoch  *epoch
+	wake   chan struct{} // the expiry loop re-arms
 
 	stopped   chan struct{} // closed by Close
 	died      chan struct{} // closed when raft stops on its own (see Done)
@@ -92,7 +89,6 @@ func StartNode(ctx context.Context, cfg Config) (*Node, error) {
 		},
 		stopped: make(chan struct{}),
 		died:    make(chan struct{}),
-		ready:   make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
 	n.waits.init()
@@ -250,12 +246,13 @@ func (n *Node) APIAddress() string { return n.apiAddr }
 // first entry of its term, so that it serves lock commands.
 func (n *Node) IsLeader() bool {
 	n.leadMu.Lock()
-	defer n.leadMu.Unlock()
-	if !n.leading {
+	ep := n.epoch
+	n.leadMu.Unlock()
+	if ep == nil {
 		return false
 	}
 	select {
-	case <-n.ready:
+	case <-ep.ready:
 		return true
 	default:
 		return false

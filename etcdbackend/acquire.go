@@ -1,0 +1,242 @@
+package etcdbackend
+
+import (
+	"context"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/raftlock/raftlock/backend"
+)
+
+// Acquire takes the lock in one transaction. Every grant gets a lease of
+// its own, granted first (one round trip) so that the transaction can
+// attach it to the key it creates:
+//
+//	without Wait:  if no key under <lock> NUL exists
+//	               then put <lock> NUL <client> with the lease
+//	               else get the client's key and the holder's key
+//	with Wait:     if the client's key does not exist
+//	               then put it with the lease, and get the holder's key
+//	               else get the client's key and the holder's key
+//
+// A put creates the key at the transaction's revision, which is therefore
+// the grant's Version. With Wait, a new key that is not the first in
+// creation order is a waiter; the driver then watches the key just ahead
+// of it (see wait) until the lock comes to it. A client that already has a
+// key gets its grant back (AlreadyHeld), or, queued and waiting, keeps its
+// place. A lease the transaction did not use is revoked at once.
+func (d *Driver) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
+	if e := backend.ValidateAcquire(req, capabilities); e != nil {
+		return nil, e
+	}
+	cctx, end, err := d.begin(ctx, req.LockID)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	res, err := d.acquire(cctx, req)
+	if err != nil {
+		return nil, d.callError(ctx, req.LockID, err)
+	}
+	return res, nil
+}
+
+func (d *Driver) acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
+	secs := ttlSeconds(req.TTL)
+	rec := record{TTL: secs, At: now().UnixNano(), Priority: req.Priority, Metadata: req.Metadata}
+	if req.Wait {
+		rec.TTL, rec.GrantTTL = waitLease(secs)
+		if req.WaitTimeout > 0 {
+			rec.WaitUntil = now().Add(req.WaitTimeout).UnixNano()
+		}
+	}
+	lease, err := d.cli.Grant(ctx, rec.TTL)
+	if err != nil {
+		return nil, err
+	}
+	key, pfx := d.clientKey(req.LockID, req.ClientID), d.lockPrefix(req.LockID)
+	cond := clientv3.Compare(clientv3.CreateRevision(pfx).WithPrefix(), "=", 0)
+	if req.Wait {
+		cond = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	}
+	holder := clientv3.OpGet(pfx, clientv3.WithFirstCreate()...)
+	resp, err := d.cli.Txn(ctx).If(cond).
+		Then(clientv3.OpPut(key, rec.encode(), clientv3.WithLease(lease.ID)), holder).
+		Else(clientv3.OpGet(key), holder).
+		Commit()
+	if err != nil {
+		// The put may have been applied; revoking the lease undoes it.
+		d.revoke(req.LockID, lease.ID)
+		return nil, leaseLapsed(req.LockID, err)
+	}
+	if resp.Succeeded {
+		first := firstKV(resp, 1)
+		granted := backend.Lock{
+			LockID:     req.LockID,
+			Owner:      req.ClientID,
+			Version:    resp.Header.Revision,
+			AcquiredAt: unixTime(rec.At),
+			ExpiresAt:  now().Add(time.Duration(secs) * time.Second),
+			Metadata:   backend.CloneMetadata(req.Metadata),
+		}
+		if !req.Wait {
+			return &backend.AcquireResult{Lock: granted}, nil
+		}
+		if first != nil && string(first.Key) == key {
+			if rec.GrantTTL != 0 {
+				if _, err := d.fitLease(ctx, req.LockID, key, resp.Header.Revision, resp.Header.Revision, lease.ID, &rec); err != nil {
+					return nil, err
+				}
+			}
+			return &backend.AcquireResult{Lock: granted}, nil
+		}
+		w, err := d.startWait(req.LockID, req.ClientID, resp.Header.Revision, lease.ID, time.Time{})
+		if err != nil {
+			d.revoke(req.LockID, lease.ID)
+			return nil, err
+		}
+		return d.await(ctx, w, req.WaitTimeout)
+	}
+
+	d.revoke(req.LockID, lease.ID)
+	own, first := firstKV(resp, 0), firstKV(resp, 1)
+	switch {
+	case own != nil && first != nil && string(first.Key) == key:
+		l, err := d.heldLock(ctx, req.LockID, req.ClientID, own)
+		if err != nil {
+			return nil, err
+		}
+		return &backend.AcquireResult{Lock: l, AlreadyHeld: true}, nil
+	case own != nil && req.Wait:
+		// Queued already (by Enqueue, or a call that is still waiting):
+		// wait in the place the client has.
+		w, err := d.startWait(req.LockID, req.ClientID, own.CreateRevision, clientv3.LeaseID(own.Lease), time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		return d.await(ctx, w, req.WaitTimeout)
+	}
+	return nil, d.heldError(req.LockID, first)
+}
+
+// heldError is CodeLockHeld naming the holder whose key is first.
+func (d *Driver) heldError(lockID string, first *mvccpb.KeyValue) *backend.Error {
+	e := &backend.Error{Code: backend.CodeLockHeld, LockID: lockID}
+	if first != nil {
+		_, e.Owner, _ = d.splitKey(first.Key)
+	}
+	return e
+}
+
+// heldLock describes the grant a holder's key stands for, with its expiry
+// read from the lease.
+func (d *Driver) heldLock(ctx context.Context, lockID, clientID string, kv *mvccpb.KeyValue) (backend.Lock, error) {
+	r, err := decodeRecord(lockID, kv)
+	if err != nil {
+		return backend.Lock{}, err
+	}
+	l := lockOf(lockID, clientID, kv, r)
+	exp, err := d.leaseExpiry(ctx, clientv3.LeaseID(kv.Lease))
+	if err != nil {
+		return backend.Lock{}, err
+	}
+	l.ExpiresAt = exp
+	return l, nil
+}
+
+// leaseExpiry estimates when a lease ends from the seconds etcd says it has
+// left. etcd truncates them, so the estimate is early by less than a
+// second; the TTLGranularity of the capabilities says so. A lease that is
+// gone ends now.
+func (d *Driver) leaseExpiry(ctx context.Context, id clientv3.LeaseID) (time.Time, error) {
+	if id == clientv3.NoLease {
+		return time.Time{}, nil
+	}
+	resp, err := d.cli.TimeToLive(ctx, id)
+	t := now()
+	switch {
+	case isLeaseGone(err):
+		return t, nil
+	case err != nil:
+		return time.Time{}, err
+	case resp.TTL <= 0:
+		return t, nil
+	}
+	return t.Add(time.Duration(resp.TTL) * time.Second), nil
+}
+
+// firstKV returns the first key of the i-th response of a transaction, nil
+// if it has none.
+func firstKV(resp *clientv3.TxnResponse, i int) *mvccpb.KeyValue {
+	if i >= len(resp.Responses) {
+		return nil
+	}
+	r := resp.Responses[i].GetResponseRange()
+	if r == nil || len(r.Kvs) == 0 {
+		return nil
+	}
+	return r.Kvs[0]
+}
+
+// waitLeaseFloor is the shortest lease a waiter key gets. A waiter's lease
+// must be kept alive for as long as it waits, through the etcd client's
+// keep-alive stream (a renewal about every third of the TTL, no more often
+// than every half second); a one-second lease would end at the first
+// hiccup of a loaded cluster and drop the waiter from the queue. A waiter
+// whose grant has a shorter TTL waits on a lease of this length and moves
+// to a lease of its own TTL when the lock comes to it (see fitLease).
+const waitLeaseFloor = 5 // seconds
+
+// waitLease returns the lease length of a waiter key for a grant of secs,
+// and the GrantTTL to record (0 when the two agree).
+func waitLease(secs int64) (lease, grant int64) {
+	if secs >= waitLeaseFloor {
+		return secs, 0
+	}
+	return waitLeaseFloor, secs
+}
+
+// fitLease moves a key that just came to hold the lock from its waiting
+// lease to a fresh lease of the grant's TTL (r.GrantTTL), so that the grant
+// lasts its TTL from now, no more: a new lease, then a transaction guarded
+// by the key's create and mod revisions that puts the key with it (keeping
+// its create revision, hence the Version), then the old lease is revoked.
+// r is updated to the record written. It fails with CodeCanceled when the
+// key changed or went in between.
+func (d *Driver) fitLease(ctx context.Context, lockID, key string, rev, modRev int64, old clientv3.LeaseID, r *record) (clientv3.LeaseID, error) {
+	lease, err := d.cli.Grant(ctx, r.GrantTTL)
+	if err != nil {
+		return 0, err
+	}
+	next := *r
+	next.TTL, next.GrantTTL = r.GrantTTL, 0
+	resp, err := d.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(key), "=", rev),
+		clientv3.Compare(clientv3.ModRevision(key), "=", modRev),
+	).Then(clientv3.OpPut(key, next.encode(), clientv3.WithLease(lease.ID))).Commit()
+	switch {
+	case err != nil:
+		d.revoke(lockID, lease.ID) // the key goes too if the put was applied
+		return 0, err
+	case !resp.Succeeded:
+		d.revoke(lockID, lease.ID)
+		return 0, &backend.Error{Code: backend.CodeCanceled, LockID: lockID,
+			Message: "the waiter's key changed as the lock came to it"}
+	}
+	d.revoke(lockID, old)
+	*r = next
+	return lease.ID, nil
+}
+
+// leaseLapsed maps the failure of a transaction whose lease ran out before
+// it was applied (a store too slow for the TTL) onto CodeUnavailable: the
+// same request may well succeed on a less loaded store.
+func leaseLapsed(lockID string, err error) error {
+	if !isLeaseGone(err) {
+		return err
+	}
+	return &backend.Error{Code: backend.CodeUnavailable, LockID: lockID, RetryAfter: unavailableRetryAfter, Err: err,
+		Message: "the grant's lease ran out before etcd applied the request"}
+}

@@ -22,12 +22,31 @@ const (
 // only matters when that is at hand.
 const minPoll = adviceBase
 
-// run runs a lock script with the lock's keys and ARGV[1] = lockID.
+// run runs a lock script with the lock's keys and ARGV[1] = lockID: one
+// EVALSHA, one round trip. Only when Redis has lost the script (NOSCRIPT,
+// after SCRIPT FLUSH or a restart) does it send EVAL, which caches it
+// again.
+//
+// It builds the command itself rather than through Script.Run: the
+// arguments go into one slice that go-redis sends as it is, and the keys
+// are pointers into one array (see keyspace.lockKeyArgs), so a call
+// allocates a few objects rather than one per key and argument twice over.
 func (d *Driver) run(ctx context.Context, s *redis.Script, lockID string, args ...any) *reply {
-	argv := make([]any, 0, len(args)+1)
-	argv = append(argv, lockID)
-	argv = append(argv, args...)
-	v, err := s.Run(ctx, d.client, d.keys.lockKeys(lockID), argv...).Result()
+	cmdArgs := make([]any, 0, 3+numLockKeys+1+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", s.Hash(), numLockKeys)
+	cmdArgs = d.keys.appendLockKeyArgs(cmdArgs, lockID)
+	cmdArgs = append(cmdArgs, lockID)
+	cmdArgs = append(cmdArgs, args...)
+	cmd := redis.NewCmd(ctx, cmdArgs...)
+	cmd.SetFirstKeyPos(3)
+	_ = d.client.Process(ctx, cmd)
+	v, err := cmd.Result()
+	if isNoScript(err) {
+		argv := make([]any, 0, 1+len(args))
+		argv = append(argv, lockID)
+		argv = append(argv, args...)
+		v, err = s.Run(ctx, d.client, d.keys.lockKeys(lockID), argv...).Result()
+	}
 	return newReply(v, err)
 }
 
@@ -75,6 +94,19 @@ func (d *Driver) Acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 // holder's remaining lease when the caller (still) waits.
 func (d *Driver) acquireAnswer(req *backend.AcquireRequest, r *reply, queued bool) (res *backend.AcquireResult, pttl time.Duration, err error) {
 	st := r.status()
+	if st == "new" {
+		// acquireFast's short reply: the lock was free and nobody waited.
+		// Owner, TTL and metadata are the ones this call sent.
+		ver, at := r.int(1), r.int(2)
+		if r.err != nil {
+			return nil, 0, r.err
+		}
+		return &backend.AcquireResult{Lock: backend.Lock{
+			LockID: req.LockID, Owner: req.ClientID, Version: ver,
+			AcquiredAt: msTime(at), ExpiresAt: msTime(at + ttlMillis(req.TTL)),
+			Metadata: backend.CloneMetadata(req.Metadata),
+		}, Waited: queued}, 0, nil
+	}
 	l := r.lock(req.LockID, 1)
 	pttl = time.Duration(r.int(6)) * time.Millisecond
 	if r.err != nil {

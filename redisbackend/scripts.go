@@ -13,7 +13,7 @@ import "github.com/redis/go-redis/v9"
 // Every lock script takes the same KEYS, all in the lock's hash-tag slot
 // (see keys.go):
 //
-//	KEYS[1] o  owner hash: owner, ver, at, exp (ms), md (JSON), q ("1" when granted out of the queue)
+//	KEYS[1] o  owner hash: owner, ver, at, exp (ms), md (JSON, absent when none), q ("1" when granted out of the queue, else absent)
 //	KEYS[2] f  fencing counter
 //	KEYS[3] q  queue: client ID scored by priority, then arrival
 //	KEYS[4] d  deadlines: client ID scored by the ms its entry lapses
@@ -70,9 +70,22 @@ end
 -- write of the owner, is what makes every version greater than all the
 -- earlier ones of this lock ID, whether they were released, expired or
 -- deleted by hand.
+--
+-- The hash leaves out the fields that have nothing to say: md when there
+-- is no metadata, q when the grant was not made out of the queue. HMGET
+-- reads a missing field as false, which every reader takes for "" or "not
+-- queued", so the shorter hash means the same.
 local function grant(client, ttl, md, now, queued)
   local ver = redis.call('INCR', f)
-  redis.call('HSET', o, 'owner', client, 'ver', ver, 'at', now, 'exp', now + ttl, 'md', md, 'q', queued)
+  if md ~= '' and queued then
+    redis.call('HSET', o, 'owner', client, 'ver', ver, 'at', now, 'exp', now + ttl, 'md', md, 'q', 1)
+  elseif md ~= '' then
+    redis.call('HSET', o, 'owner', client, 'ver', ver, 'at', now, 'exp', now + ttl, 'md', md)
+  elseif queued then
+    redis.call('HSET', o, 'owner', client, 'ver', ver, 'at', now, 'exp', now + ttl, 'q', 1)
+  else
+    redis.call('HSET', o, 'owner', client, 'ver', ver, 'at', now, 'exp', now + ttl)
+  end
   redis.call('PEXPIRE', o, ttl)
   return ver
 end
@@ -90,7 +103,7 @@ local function promote(now)
     drop_waiter(head)
     if rec then
       local r = cjson.decode(rec)
-      grant(head, tonumber(r.t), r.m, now, 1)
+      grant(head, tonumber(r.t), r.m or '', now, true)
       if r.c ~= '' then
         redis.call('PUBLISH', r.c, lock_id .. '\0' .. head)
       end
@@ -113,6 +126,48 @@ local function held()
 end
 `
 
+// acquireFast is the first step of the acquire script: the common case,
+// a lock that nobody holds and nobody waits for, granted with five
+// commands and none of the queue's machinery.
+//
+// One EXISTS over the owner key and the queue tells the case apart:
+// neither exists. What the full script would do then, and why skipping it
+// is the same:
+//
+//   - settle's prune reads the deadlines set. Every entry of it is also in
+//     the queue (a waiter is added to both in one script and dropped from
+//     both in one script), so with no queue there is nothing to prune.
+//   - settle's promote finds no head in an empty queue; it only deletes the
+//     queue's leftover keys, none of which is needed: at most an arrival
+//     counter left behind, which may go on counting from where it is (order
+//     only matters among entries present together, and the slow path
+//     deletes it the next time it finds the queue empty).
+//   - the rest of the script grants the lock to the caller, whatever the
+//     mode: a free lock with no queue goes to whoever asks (a "poll" whose
+//     entry was removed too: it would be granted by the full script as
+//     well).
+//
+// The grant is made exactly as grant() in the prelude makes it (INCR of
+// the fencing counter, the hash without the fields that are empty, PEXPIRE)
+// and in the same atomic step as the EXISTS, so nobody can take the lock or
+// join its queue in between. The reply is short, {"new", version, now ms}:
+// the driver knows the owner, TTL and metadata it sent.
+const acquireFast = `
+if redis.call('EXISTS', KEYS[1], KEYS[3]) == 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ttl = tonumber(ARGV[3])
+  local ver = redis.call('INCR', KEYS[2])
+  if ARGV[4] == '' then
+    redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'ver', ver, 'at', now, 'exp', now + ttl)
+  else
+    redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'ver', ver, 'at', now, 'exp', now + ttl, 'md', ARGV[4])
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'new', ver, now}
+end
+`
+
 // acquireSrc takes or queues for a lock. ARGV: 2 client ID, 3 TTL ms,
 // 4 metadata JSON, 5 mode, 6 priority, 7 entry lifetime ms, 8 wake
 // channel, 9 queue limit (0 none), 10 wait deadline ms from now (0 none).
@@ -123,8 +178,8 @@ end
 // but never joining anew, so that an entry CancelWait removed stays
 // removed; "enqueue" joins but leaves an existing entry as it is.
 //
-// Reply: {status, owner, ver, at, exp, md, pttl, position}, status one of
-// granted (free, granted now), promoted (granted now out of the queue to
+// Reply: {"new", ver, at} from acquireFast, else {status, owner, ver, at,
+// exp, md, pttl, position}, status one of granted (free, granted now), promoted (granted now out of the queue to
 // the caller), mine (the caller held it already), held, queued, gone
 // (poll: the caller is neither queued nor holding), full.
 //
@@ -132,7 +187,7 @@ end
 // the earlier arrival: (2^20 - priority) * 2^31 + arrival. Both parts are
 // bounded (backend.MaxPriority is 2^20; the counter restarts whenever the
 // queue empties), so the score stays below 2^53, exact in a double.
-const acquireSrc = prelude + `
+const acquireSrc = acquireFast + prelude + `
 local client, ttl, md, mode = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local prio, life, chan, limit = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
 local now = now_ms()
@@ -145,7 +200,7 @@ if h[1] == client then
 end
 if not h[1] then
   -- Free, and settle found the queue empty (else the head holds it now).
-  local ver = grant(client, ttl, md, now, 0)
+  local ver = grant(client, ttl, md, now, false)
   return {'granted', client, ver, now, now + ttl, md, ttl, 0}
 end
 local pttl = redis.call('PTTL', o)
@@ -183,11 +238,31 @@ end
 return {'queued', h[1], h[2], h[3], h[4], h[5], pttl, redis.call('ZRANK', q, client)}
 `
 
+// releaseFast is the first step of the release script: the common case,
+// the owner giving up a lock nobody waits for, in three commands.
+//
+// With no queue, settle does nothing that matters (see acquireFast: no
+// entry to prune, and an owner key that exists is never promoted over),
+// and after the DEL there is no head to hand the lock to. The owner and
+// version are compared, and the key deleted, in one atomic step, so the
+// grant deleted is the caller's. Every other case (a queue, another owner
+// or version, no grant) falls through to the full script, which settles
+// and answers as before.
+const releaseFast = `
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local h = redis.call('HMGET', KEYS[1], 'owner', 'ver')
+  if h[1] == ARGV[2] and h[2] == ARGV[3] then
+    redis.call('DEL', KEYS[1])
+    return {'ok'}
+  end
+end
+`
+
 // releaseSrc gives a lock up and hands it to the head waiter in the same
 // step. ARGV: 2 client ID, 3 version. Reply: {status, next owner or
 // current owner or current version}, status ok, not_found, not_owner or
 // version.
-const releaseSrc = prelude + `
+const releaseSrc = releaseFast + prelude + `
 local client, ver = ARGV[2], ARGV[3]
 local now = now_ms()
 settle(now)

@@ -11,8 +11,9 @@ import (
 )
 
 // Acquire takes the lock in one transaction. Every grant gets a lease of
-// its own, granted first (one round trip) so that the transaction can
-// attach it to the key it creates:
+// its own, taken from the driver's stock of leases granted ahead of need
+// (or granted first, one round trip, when the stock is empty), so that the
+// transaction can attach it to the key it creates (see putWithLease):
 //
 //	without Wait:  if no key under <lock> NUL exists
 //	               then put <lock> NUL <client> with the lease
@@ -26,7 +27,7 @@ import (
 // creation order is a waiter; the driver then watches the key just ahead
 // of it (see wait) until the lock comes to it. A client that already has a
 // key gets its grant back (AlreadyHeld), or, queued and waiting, keeps its
-// place. A lease the transaction did not use is revoked at once.
+// place. A lease the transaction did not use goes back to the stock.
 func (d *Driver) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
 	if e := backend.ValidateAcquire(req, capabilities); e != nil {
 		return nil, e
@@ -52,24 +53,19 @@ func (d *Driver) acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 			rec.WaitUntil = now().Add(req.WaitTimeout).UnixNano()
 		}
 	}
-	lease, err := d.cli.Grant(ctx, rec.TTL)
-	if err != nil {
-		return nil, err
-	}
 	key, pfx := d.clientKey(req.LockID, req.ClientID), d.lockPrefix(req.LockID)
 	cond := clientv3.Compare(clientv3.CreateRevision(pfx).WithPrefix(), "=", 0)
 	if req.Wait {
 		cond = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	}
 	holder := clientv3.OpGet(pfx, clientv3.WithFirstCreate()...)
-	resp, err := d.cli.Txn(ctx).If(cond).
-		Then(clientv3.OpPut(key, rec.encode(), clientv3.WithLease(lease.ID)), holder).
-		Else(clientv3.OpGet(key), holder).
-		Commit()
+	resp, lease, err := d.putWithLease(ctx, req.LockID, rec.TTL, cond,
+		func(id clientv3.LeaseID) []clientv3.Op {
+			return []clientv3.Op{clientv3.OpPut(key, rec.encode(), clientv3.WithLease(id)), holder}
+		},
+		clientv3.OpGet(key), holder)
 	if err != nil {
-		// The put may have been applied; revoking the lease undoes it.
-		d.revoke(req.LockID, lease.ID)
-		return nil, leaseLapsed(req.LockID, err)
+		return nil, err
 	}
 	if resp.Succeeded {
 		first := firstKV(resp, 1)
@@ -86,21 +82,20 @@ func (d *Driver) acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 		}
 		if first != nil && string(first.Key) == key {
 			if rec.GrantTTL != 0 {
-				if _, err := d.fitLease(ctx, req.LockID, key, resp.Header.Revision, resp.Header.Revision, lease.ID, &rec); err != nil {
+				if _, err := d.fitLease(ctx, req.LockID, key, resp.Header.Revision, resp.Header.Revision, lease, &rec); err != nil {
 					return nil, err
 				}
 			}
 			return &backend.AcquireResult{Lock: granted}, nil
 		}
-		w, err := d.startWait(req.LockID, req.ClientID, resp.Header.Revision, lease.ID, time.Time{})
+		w, err := d.startWait(req.LockID, req.ClientID, resp.Header.Revision, lease, time.Time{})
 		if err != nil {
-			d.revoke(req.LockID, lease.ID)
+			d.revoke(req.LockID, lease)
 			return nil, err
 		}
 		return d.await(ctx, w, req.WaitTimeout)
 	}
 
-	d.revoke(req.LockID, lease.ID)
 	own, first := firstKV(resp, 0), firstKV(resp, 1)
 	switch {
 	case own != nil && first != nil && string(first.Key) == key:
@@ -228,6 +223,49 @@ func (d *Driver) fitLease(ctx context.Context, lockID, key string, rev, modRev i
 	d.revoke(lockID, old)
 	*r = next
 	return lease.ID, nil
+}
+
+// putWithLease commits a transaction that, on its Then branch, puts a key
+// with a lease of secs seconds: if cond then then(lease) else els. The
+// lease comes from the driver's stock when it has one (see leases.go), and
+// a stocked lease is kept alive alongside the transaction, so that the key
+// lasts TTL from this request either way. It returns the lease, which the
+// key now carries when the transaction succeeded. A lease the transaction
+// did not use goes back to the stock; a transaction whose outcome is
+// unknown, or whose lease could not be kept alive, is undone by revoking
+// the lease.
+func (d *Driver) putWithLease(ctx context.Context, lockID string, secs int64, cond clientv3.Cmp,
+	then func(clientv3.LeaseID) []clientv3.Op, els ...clientv3.Op) (*clientv3.TxnResponse, clientv3.LeaseID, error) {
+	start := time.Now() // the lease ends no earlier than secs from here
+	lease, stocked, err := d.takeLease(ctx, secs)
+	if err != nil {
+		return nil, clientv3.NoLease, err
+	}
+	var kept <-chan error
+	if stocked {
+		kept = d.keepAliveAsync(ctx, lease)
+	}
+	resp, err := d.cli.Txn(ctx).If(cond).Then(then(lease)...).Else(els...).Commit()
+	var keepErr error
+	if kept != nil {
+		keepErr = <-kept
+	}
+	switch {
+	case err != nil:
+		// The put may have been applied; revoking the lease undoes it.
+		d.revoke(lockID, lease)
+		return nil, clientv3.NoLease, leaseLapsed(lockID, err)
+	case !resp.Succeeded && keepErr == nil:
+		d.returnLease(secs, lease, start)
+	case !resp.Succeeded:
+		d.revokeLater(lockID, lease)
+	case keepErr != nil:
+		// The key was put, but its lease may end before TTL has passed
+		// from the request: undo the put.
+		d.revoke(lockID, lease)
+		return nil, clientv3.NoLease, leaseLapsed(lockID, keepErr)
+	}
+	return resp, lease, nil
 }
 
 // leaseLapsed maps the failure of a transaction whose lease ran out before

@@ -18,7 +18,7 @@
 // <prefix><lock ID> NUL <client ID>, attached to a lease of its own. The
 // key created first holds the lock; the others wait in the order they
 // were created, as with etcd's concurrency.Mutex. Acquire is one
-// transaction (after the lease's grant), and the grant's fencing Version
+// transaction, and the grant's fencing Version
 // is the key's create revision: etcd revisions only grow, so every grant
 // of a lock has a greater Version than the ones before, across releases,
 // expiries, leader changes and restarts. Release and Renew are
@@ -33,10 +33,13 @@
 // to its minimum (one and a half election timeouts, two seconds with
 // etcd's defaults); either way a grant lives at least its TTL. Renew
 // keeps the lease alive, or moves the key to a new lease when the TTL
-// changes. A direct grant's lease is granted one round trip before the
-// transaction that takes the lock, so it runs from slightly before the
-// grant, but never from before the client sent its request, which is
-// where the client's own lease deadline counts from.
+// changes. A grant's lease is granted ahead of need by the driver and
+// kept alive by a keep-alive sent with the transaction that takes the
+// lock (or, when the driver has none in stock, granted one round trip
+// before it), so it runs from slightly before the grant, but never from
+// before the client sent its request, which is where the client's own
+// lease deadline counts from. Release revokes the grant's lease after it
+// returns; the lease carried no other key (see leases.go).
 //
 // Waiting happens in the store. A waiter's driver keeps its key's lease
 // alive and watches the deletion of the key just ahead of it, so that a

@@ -62,6 +62,9 @@ type Driver struct {
 	closed bool
 	calls  sync.WaitGroup    // calls in flight and wait goroutines
 	waits  map[waitKey]*wait // the waits this driver keeps
+
+	leases leaseStock     // leases granted ahead of need (see leases.go)
+	bg     sync.WaitGroup // background lease grants and revokes
 }
 
 var (
@@ -134,6 +137,7 @@ func NewDriver(cli *clientv3.Client, opts ...Option) (*Driver, error) {
 		life:               life,
 		end:                end,
 		waits:              make(map[waitKey]*wait),
+		leases:             leaseStock{idle: make(map[int64][]stocked), pending: make(map[int64]int)},
 	}, nil
 }
 
@@ -163,7 +167,8 @@ func (d *Driver) Capabilities() backend.Capabilities { return capabilities }
 
 // Close wakes every call blocked in the driver with CodeClosed, takes their
 // waiters and those this driver enqueued out of their queues, waits for
-// every call to return, and closes the etcd client if Open made it. It
+// every call to return and for the lease revokes left running in the
+// background, revokes its stock of unused leases, and closes the etcd client if Open made it. It
 // releases no lock the driver's clients hold: their leases run out, as if
 // the process had crashed. Closing twice is harmless.
 func (d *Driver) Close() error {
@@ -176,6 +181,7 @@ func (d *Driver) Close() error {
 	d.mu.Unlock()
 	d.end()
 	d.calls.Wait()
+	d.closeLeases()
 	if !d.ownsClient {
 		return nil
 	}

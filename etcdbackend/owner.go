@@ -45,7 +45,7 @@ func (d *Driver) ownerError(lockID, key string, own, first *mvccpb.KeyValue) *ba
 // Release deletes the holder's key in one transaction guarded by
 // ownerGuard; the waiter key created next, if any, holds the lock from the
 // same revision on, and its driver learns of it from its watch. The
-// grant's lease is then revoked (it holds no other key).
+// grant's lease is then revoked in the background (it holds no other key).
 func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*backend.ReleaseResult, error) {
 	if e := backend.ValidateRelease(req); e != nil {
 		return nil, e
@@ -68,7 +68,9 @@ func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*bac
 		return nil, d.ownerError(req.LockID, key, firstKV(resp, 0), firstKV(resp, 1))
 	}
 	if del := resp.Responses[0].GetResponseDeleteRange(); del != nil && len(del.PrevKvs) > 0 {
-		d.revoke(req.LockID, clientv3.LeaseID(del.PrevKvs[0].Lease))
+		// Cleanup, off the caller's path: the key is gone already, and
+		// the lease served this grant alone (see leases.go).
+		d.revokeLater(req.LockID, clientv3.LeaseID(del.PrevKvs[0].Lease))
 	}
 	res := &backend.ReleaseResult{}
 	if next := firstKV(resp, 1); next != nil {

@@ -42,27 +42,23 @@ func (d *Driver) enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 	rec := record{At: at.UnixNano(), WaitUntil: at.Add(waitTimeout).UnixNano(),
 		Priority: req.Priority, Metadata: req.Metadata}
 	rec.TTL, rec.GrantTTL = waitLease(secs)
-	lease, err := d.cli.Grant(ctx, rec.TTL)
-	if err != nil {
-		return nil, err
-	}
 	key, pfx := d.clientKey(req.LockID, req.ClientID), d.lockPrefix(req.LockID)
 	holder := clientv3.OpGet(pfx, clientv3.WithFirstCreate()...)
 	count := clientv3.OpGet(pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	resp, err := d.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, rec.encode(), clientv3.WithLease(lease.ID)), holder, count).
-		Else(clientv3.OpGet(key), holder).
-		Commit()
+	resp, lease, err := d.putWithLease(ctx, req.LockID, rec.TTL, clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
+		func(id clientv3.LeaseID) []clientv3.Op {
+			return []clientv3.Op{clientv3.OpPut(key, rec.encode(), clientv3.WithLease(id)), holder, count}
+		},
+		clientv3.OpGet(key), holder)
 	if err != nil {
-		d.revoke(req.LockID, lease.ID)
-		return nil, leaseLapsed(req.LockID, err)
+		return nil, err
 	}
 
 	if resp.Succeeded {
 		rev := resp.Header.Revision
 		if first := firstKV(resp, 1); first != nil && string(first.Key) == key {
 			if rec.GrantTTL != 0 {
-				if _, err := d.fitLease(ctx, req.LockID, key, rev, rev, lease.ID, &rec); err != nil {
+				if _, err := d.fitLease(ctx, req.LockID, key, rev, rev, lease, &rec); err != nil {
 					return nil, err
 				}
 			}
@@ -71,8 +67,8 @@ func (d *Driver) enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 				ExpiresAt: at.Add(time.Duration(secs) * time.Second), Metadata: backend.CloneMetadata(req.Metadata),
 			}}, nil
 		}
-		if _, err := d.startWait(req.LockID, req.ClientID, rev, lease.ID, time.Now().Add(waitTimeout)); err != nil {
-			d.revoke(req.LockID, lease.ID)
+		if _, err := d.startWait(req.LockID, req.ClientID, rev, lease, time.Now().Add(waitTimeout)); err != nil {
+			d.revoke(req.LockID, lease)
 			return nil, err
 		}
 		// Every key but the holder and this one was created before it.
@@ -80,7 +76,6 @@ func (d *Driver) enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 		return &backend.EnqueueResult{Position: int(max(n-2, 0))}, nil
 	}
 
-	d.revoke(req.LockID, lease.ID)
 	own, first := firstKV(resp, 0), firstKV(resp, 1)
 	if first != nil && string(first.Key) == key {
 		l, err := d.heldLock(ctx, req.LockID, req.ClientID, own)

@@ -18,7 +18,7 @@ import (
 // stay held; later calls fail with CodeClosed; a second Close is harmless.
 func TestCloseSemantics(t *testing.T) {
 	t.Parallel()
-	prefix := "/raftlock-close/" + t.Name()
+	prefix := testPrefix(t, "close")
 	holder, d := openDriver(t, prefix), openDriver(t, prefix)
 	ctx := context.Background()
 	g, err := holder.Acquire(ctx, &backend.AcquireRequest{LockID: "l", ClientID: "h", TTL: time.Minute})
@@ -136,7 +136,7 @@ func TestOpenByURL(t *testing.T) {
 // Status and Health describe the member and the driver's locks.
 func TestAdmin(t *testing.T) {
 	t.Parallel()
-	prefix := "/raftlock-admin/" + t.Name()
+	prefix := testPrefix(t, "admin")
 	d := openDriver(t, prefix)
 	ctx := context.Background()
 	if _, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: "a", ClientID: "c", TTL: time.Minute}); err != nil {
@@ -170,7 +170,7 @@ func TestAdmin(t *testing.T) {
 // Version; the old lease is revoked.
 func TestRenewWithAnotherTTL(t *testing.T) {
 	t.Parallel()
-	prefix := "/raftlock-renew/" + t.Name()
+	prefix := testPrefix(t, "renew")
 	d := openDriver(t, prefix)
 	raw := rawClient(t)
 	ctx := context.Background()

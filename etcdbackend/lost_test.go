@@ -56,7 +56,7 @@ func wantCode(t *testing.T, err error, code backend.Code, what string) {
 // holder's Version can never touch it.
 func TestLockLostBehindTheHoldersBack(t *testing.T) {
 	t.Parallel()
-	prefix := "/raftlock-lost/" + t.Name()
+	prefix := testPrefix(t, "lost")
 	a, b := openDriver(t, prefix), openDriver(t, prefix)
 	raw := rawClient(t)
 	ctx := context.Background()
@@ -121,7 +121,7 @@ func TestLockLostBehindTheHoldersBack(t *testing.T) {
 // the lock at once, with a greater Version.
 func TestWaiterGrantedWhenHolderLeaseRevoked(t *testing.T) {
 	t.Parallel()
-	prefix := "/raftlock-lost/" + t.Name()
+	prefix := testPrefix(t, "lost")
 	a, b := openDriver(t, prefix), openDriver(t, prefix)
 	raw := rawClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

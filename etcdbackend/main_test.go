@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,3 +136,13 @@ func freeURL() url.URL {
 
 // nopZap silences the raw etcd clients of the tests.
 func nopZap() *zap.Logger { return zap.NewNop() }
+
+// prefixSeq keeps the prefixes of repeated runs (-count) apart: the etcd
+// member lives as long as the test binary, and a lock a run leaves held
+// would otherwise meet the next run.
+var prefixSeq atomic.Int64
+
+// testPrefix is a key prefix of the test's own.
+func testPrefix(t testing.TB, group string) string {
+	return fmt.Sprintf("/raftlock-%s/%s/%d", group, t.Name(), prefixSeq.Add(1))
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -148,15 +147,6 @@ func (d *Driver) Health(ctx context.Context) (*backend.Health, error) {
 	return &backend.Health{Serving: true, Message: "etcd answers at revision " + strconv.FormatInt(resp.Header.Revision, 10)}, nil
 }
 
-// The backoff advised per unit of contention (the holder and each waiter).
-// A store round trip is a millisecond or more, so the steps are coarser
-// than the memory store's.
-const (
-	adviceBase       = 10 * time.Millisecond
-	adviceInitialCap = time.Second
-	adviceMaxCap     = 15 * time.Second
-)
-
 // BackoffAdvice advises clients that poll lockID, from the number of keys
 // under it (one serializable count). Clients of this store rarely poll: it
 // waits in the store.
@@ -173,12 +163,5 @@ func (d *Driver) BackoffAdvice(ctx context.Context, lockID string) (*backend.Bac
 	if err != nil {
 		return nil, d.callError(ctx, lockID, err)
 	}
-	c := time.Duration(min(resp.Count, 1000))
-	initial := min(adviceBase*(1+c), adviceInitialCap)
-	return &backend.BackoffAdvice{
-		InitialBackoff: initial,
-		MaxBackoff:     min(20*initial, adviceMaxCap),
-		Multiplier:     2,
-		JitterFactor:   min(0.2+0.05*float64(c), 0.5),
-	}, nil
+	return backend.AdviseBackoff(int(resp.Count)), nil
 }

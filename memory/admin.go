@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/raftlock/raftlock/backend"
 )
@@ -47,13 +46,6 @@ func (d *Driver) Health(ctx context.Context) (*backend.Health, error) {
 	return &backend.Health{Serving: true, Message: "in-process store"}, nil
 }
 
-// The backoff the store advises, per unit of contention.
-const (
-	adviceBase       = 5 * time.Millisecond
-	adviceInitialCap = 500 * time.Millisecond
-	adviceMaxCap     = 10 * time.Second
-)
-
 // BackoffAdvice tells a client that polls for lockID how long to back off.
 // Contention is the holder plus each waiter: a free lock advises 5ms
 // growing to 100ms; each unit of contention adds 5ms to the initial backoff
@@ -73,17 +65,5 @@ func (d *Driver) BackoffAdvice(ctx context.Context, lockID string) (*backend.Bac
 		contention = 1 + len(ls.queue)
 	}
 	sh.mu.Unlock()
-	return adviceFor(contention), nil
-}
-
-// adviceFor computes the advice for a contention level.
-func adviceFor(contention int) *backend.BackoffAdvice {
-	c := time.Duration(min(contention, 1000))
-	initial := min(adviceBase*(1+c), adviceInitialCap)
-	return &backend.BackoffAdvice{
-		InitialBackoff: initial,
-		MaxBackoff:     min(20*initial, adviceMaxCap),
-		Multiplier:     2,
-		JitterFactor:   min(0.2+0.05*float64(c), 0.5),
-	}
+	return backend.AdviseBackoff(contention), nil
 }

@@ -113,8 +113,9 @@ func (n *Node) Health(ctx context.Context) (*backend.Health, error) {
 	return &backend.Health{Serving: true, Message: "follower of " + string(id)}, nil
 }
 
-// BackoffAdvice grows with the lock's queue: a client polling a contested
-// lock should back off more the more clients wait before it.
+// BackoffAdvice grows with the lock's holder and queue (see
+// backend.AdviseBackoff): a client polling a contested lock should back off
+// more the more clients wait before it.
 func (n *Node) BackoffAdvice(ctx context.Context, lockID string) (*backend.BackoffAdvice, error) {
 	if e := backend.ValidateID("lock ID", lockID); e != nil {
 		return nil, e
@@ -123,13 +124,12 @@ func (n *Node) BackoffAdvice(ctx context.Context, lockID string) (*backend.Backo
 		return nil, closedNode(lockID)
 	}
 	n.fsm.mu.RLock()
-	queued := 0
+	contention := 0
 	if l := n.fsm.locks[lockID]; l != nil {
-		queued = len(l.queue)
+		contention = 1 + len(l.queue)
 	}
 	n.fsm.mu.RUnlock()
-	initial := min(10*time.Millisecond*time.Duration(1+queued), time.Second)
-	return &backend.BackoffAdvice{InitialBackoff: initial, MaxBackoff: 2 * time.Second, Multiplier: 2, JitterFactor: 0.2}, nil
+	return backend.AdviseBackoff(contention), nil
 }
 
 // Join adds a voter, on the leader, and records its client API address.

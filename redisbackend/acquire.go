@@ -17,10 +17,10 @@ const (
 )
 
 // minPoll is the shortest a blocked call sleeps between two checks, the
-// smallest backoff BackoffAdvice ever gives. Each check is made when the
+// smallest backoff BackoffAdvice ever gives (backend.AdviseBackoff(0)). Each check is made when the
 // holder's lease could have ended (the owner key's PTTL), so the floor
 // only matters when that is at hand.
-const minPoll = adviceBase
+const minPoll = 5 * time.Millisecond
 
 // run runs a lock script with the lock's keys and ARGV[1] = lockID: one
 // EVALSHA, one round trip. Only when Redis has lost the script (NOSCRIPT,

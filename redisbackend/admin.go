@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/raftlock/raftlock/backend"
 )
@@ -88,13 +87,6 @@ func (d *Driver) Health(ctx context.Context) (*backend.Health, error) {
 	return &backend.Health{Serving: true, Message: "redis answers PING"}, nil
 }
 
-// The backoff the driver advises, per unit of contention.
-const (
-	adviceBase       = 5 * time.Millisecond
-	adviceInitialCap = 500 * time.Millisecond
-	adviceMaxCap     = 10 * time.Second
-)
-
 // BackoffAdvice tells a client that polls for lockID how hard to push:
 // contention is the holder plus each waiter, and each unit adds 5ms to the
 // initial backoff (at most 500ms), with a maximum twenty times that (at
@@ -116,12 +108,5 @@ func (d *Driver) BackoffAdvice(ctx context.Context, lockID string) (*backend.Bac
 	case backend.CodeOf(err) != backend.CodeNotFound:
 		return nil, d.mapErr(ctx, err, lockID)
 	}
-	c := time.Duration(min(contention, 1000))
-	initial := min(adviceBase*(1+c), adviceInitialCap)
-	return &backend.BackoffAdvice{
-		InitialBackoff: initial,
-		MaxBackoff:     min(20*initial, adviceMaxCap),
-		Multiplier:     2,
-		JitterFactor:   min(0.2+0.05*float64(c), 0.5),
-	}, nil
+	return backend.AdviseBackoff(contention), nil
 }

@@ -126,3 +126,10 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("advice for a contested lock %+v is not above a free one's %+v", a, free)
 	}
 }
+
+// The poll floor is the smallest backoff the driver advises.
+func TestMinPollIsTheSmallestAdvice(t *testing.T) {
+	if got := backend.AdviseBackoff(0).InitialBackoff; minPoll != got {
+		t.Fatalf("minPoll %v, smallest advice %v", minPoll, got)
+	}
+}

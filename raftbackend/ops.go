@@ -80,18 +80,20 @@ func (n *Node) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backe
 		return nil, closedNode(req.LockID)
 	}
 	ev := slot.ev
+	if ev.kind == evGranted {
+		// Claimed before this call lets go, so that another call on the
+		// same place that gives up later does not release the grant.
+		n.waits.claim(slot)
+	}
+	n.waits.detach(k, slot)
 	switch ev.kind {
 	case evGranted:
-		n.waits.claim(slot)
-		n.waits.detach(k, slot)
 		l := ev.lock
 		l.Metadata = backend.CloneMetadata(l.Metadata)
 		return &backend.AcquireResult{Lock: l, Waited: true}, nil
 	case evTimedOut:
-		n.waits.detach(k, slot)
 		return nil, &backend.Error{Code: backend.CodeTimeout, LockID: req.LockID, Message: "the wait timeout passed"}
 	default:
-		n.waits.detach(k, slot)
 		return nil, &backend.Error{Code: backend.CodeCanceled, LockID: req.LockID, Message: "the wait was cancelled"}
 	}
 }
@@ -126,11 +128,7 @@ func (n *Node) settle(k waitKey, slot *waitSlot) {
 // to it and no other call returned that grant, it releases the grant, so
 // that no grant is left to a caller who has gone.
 func (n *Node) giveUp(k waitKey, slot *waitSlot) {
-	n.waits.mu.Lock()
-	slot.refs--
-	last := slot.refs == 0
-	n.waits.mu.Unlock()
-	if !last {
+	if !n.waits.leave(slot) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -140,10 +138,8 @@ func (n *Node) giveUp(k waitKey, slot *waitSlot) {
 		// grant made just before it still reaches the slot.
 		n.batch.propose(ctx, command{kind: cmdCancelWait, lockID: k.lockID, clientID: k.clientID})
 	}
+	n.waits.forget(k, slot)
 	n.waits.mu.Lock()
-	if n.waits.m[k] == slot {
-		delete(n.waits.m, k)
-	}
 	release := slot.done() && slot.ev.kind == evGranted && !slot.claimed
 	n.waits.mu.Unlock()
 	if release {

@@ -52,19 +52,29 @@ func (r *waitRegistry) attach(k waitKey) *waitSlot {
 	return s
 }
 
-// detach leaves the slot; the last call to leave an unfired slot removes it.
-// It reports whether the caller was the last.
-func (r *waitRegistry) detach(k waitKey, s *waitSlot) bool {
+// detach leaves the slot; the last call to leave an unfired slot removes it
+// from the registry.
+func (r *waitRegistry) detach(k waitKey, s *waitSlot) {
+	if r.leave(s) {
+		r.forget(k, s)
+	}
+}
+
+// leave drops one call from the slot and reports whether it was the last.
+func (r *waitRegistry) leave(s *waitSlot) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.refs--
-	if s.refs > 0 {
-		return false
-	}
+	return s.refs == 0
+}
+
+// forget removes the slot from the registry if it is still k's.
+func (r *waitRegistry) forget(k waitKey, s *waitSlot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.m[k] == s {
 		delete(r.m, k)
 	}
-	return true
 }
 
 // deliver is the state machine's notify hook: it fires the slot of the

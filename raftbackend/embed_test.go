@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftlock/raftlock"
 	"github.com/raftlock/raftlock/backend"
 )
 
@@ -149,5 +150,30 @@ func TestStartNodeRejectsBadConfig(t *testing.T) {
 		if _, err := StartNode(ctx, cfg); !errors.Is(err, backend.ErrInvalidArgument) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
+	}
+}
+
+// TestClientMetricsCountRedirects: the portable client, opened on a
+// follower's address, counts the redirect its driver followed.
+func TestClientMetricsCountRedirects(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	ctx := context.Background()
+	cl, err := raftlock.Open(ctx, "raft://"+c.nodes[c.follower()].APIAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	g, err := cl.Acquire(ctx, &raftlock.AcquireRequest{LockID: "m", ClientID: "c", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Release(ctx, &raftlock.ReleaseRequest{LockID: "m", ClientID: "c", Version: g.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cl.GetMetrics().GetLeaderRedirectCount(); n != 1 {
+		t.Fatalf("%d redirects counted, want 1 (the second call goes to the known leader)", n)
+	}
+	if cl.GetLeaderAddress() != c.nodes[c.leader()].APIAddress() {
+		t.Fatalf("leader address %q", cl.GetLeaderAddress())
 	}
 }

@@ -59,9 +59,18 @@ func (d *Driver) acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 		cond = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	}
 	holder := clientv3.OpGet(pfx, clientv3.WithFirstCreate()...)
+	// A waiter's place (the key just ahead of it) comes with the
+	// transaction that queues it: the two keys created last.
+	lastTwo := clientv3.OpGet(pfx, clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2))
+	sent := time.Now() // the lease ends no earlier than its TTL from here
 	resp, lease, err := d.putWithLease(ctx, req.LockID, rec.TTL, cond,
 		func(id clientv3.LeaseID) []clientv3.Op {
-			return []clientv3.Op{clientv3.OpPut(key, rec.encode(), clientv3.WithLease(id)), holder}
+			ops := []clientv3.Op{clientv3.OpPut(key, rec.encode(), clientv3.WithLease(id)), holder}
+			if req.Wait {
+				ops = append(ops, lastTwo)
+			}
+			return ops
 		},
 		clientv3.OpGet(key), holder)
 	if err != nil {
@@ -77,18 +86,16 @@ func (d *Driver) acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 			ExpiresAt:  now().Add(time.Duration(secs) * time.Second),
 			Metadata:   backend.CloneMetadata(req.Metadata),
 		}
-		if !req.Wait {
-			return &backend.AcquireResult{Lock: granted}, nil
-		}
 		if first != nil && string(first.Key) == key {
 			if rec.GrantTTL != 0 {
-				if _, err := d.fitLease(ctx, req.LockID, key, resp.Header.Revision, resp.Header.Revision, lease, &rec); err != nil {
+				if lease, err = d.fitLease(ctx, req.LockID, key, resp.Header.Revision, resp.Header.Revision, lease, &rec); err != nil {
 					return nil, err
 				}
 			}
+			d.carry(lease, secs, sent)
 			return &backend.AcquireResult{Lock: granted}, nil
 		}
-		w, err := d.startWait(req.LockID, req.ClientID, resp.Header.Revision, lease, time.Time{})
+		w, err := d.startWait(req.LockID, req.ClientID, resp.Header.Revision, lease, time.Time{}, queued(resp))
 		if err != nil {
 			d.revoke(req.LockID, lease)
 			return nil, err
@@ -107,13 +114,26 @@ func (d *Driver) acquire(ctx context.Context, req *backend.AcquireRequest) (*bac
 	case own != nil && req.Wait:
 		// Queued already (by Enqueue, or a call that is still waiting):
 		// wait in the place the client has.
-		w, err := d.startWait(req.LockID, req.ClientID, own.CreateRevision, clientv3.LeaseID(own.Lease), time.Time{})
+		w, err := d.startWait(req.LockID, req.ClientID, own.CreateRevision, clientv3.LeaseID(own.Lease), time.Time{}, nil)
 		if err != nil {
 			return nil, err
 		}
 		return d.await(ctx, w, req.WaitTimeout)
 	}
 	return nil, d.heldError(req.LockID, first)
+}
+
+// queued is the place of a key the transaction resp just queued, from the
+// holder's key and the two keys created last that it read.
+func queued(resp *clientv3.TxnResponse) *place {
+	if len(resp.Responses) < 3 {
+		return nil
+	}
+	last := resp.Responses[2].GetResponseRange()
+	if last == nil || len(last.Kvs) < 2 {
+		return nil
+	}
+	return &place{rev: resp.Header.Revision, own: last.Kvs[0], pred: last.Kvs[1], first: firstKV(resp, 1)}
 }
 
 // heldError is CodeLockHeld naming the holder whose key is first.
@@ -199,10 +219,12 @@ func waitLease(secs int64) (lease, grant int64) {
 // by the key's create and mod revisions that puts the key with it (keeping
 // its create revision, hence the Version), then the old lease is revoked.
 // r is updated to the record written. It fails with CodeCanceled when the
-// key changed or went in between.
+// key changed or went in between. When it fails it revokes the old lease
+// too, so that the grant nobody will learn of ends at once.
 func (d *Driver) fitLease(ctx context.Context, lockID, key string, rev, modRev int64, old clientv3.LeaseID, r *record) (clientv3.LeaseID, error) {
 	lease, err := d.cli.Grant(ctx, r.GrantTTL)
 	if err != nil {
+		d.revoke(lockID, old)
 		return 0, err
 	}
 	next := *r
@@ -214,9 +236,11 @@ func (d *Driver) fitLease(ctx context.Context, lockID, key string, rev, modRev i
 	switch {
 	case err != nil:
 		d.revoke(lockID, lease.ID) // the key goes too if the put was applied
+		d.revoke(lockID, old)
 		return 0, err
 	case !resp.Succeeded:
 		d.revoke(lockID, lease.ID)
+		d.revoke(lockID, old)
 		return 0, &backend.Error{Code: backend.CodeCanceled, LockID: lockID,
 			Message: "the waiter's key changed as the lock came to it"}
 	}

@@ -38,14 +38,19 @@
 // lock (or, when the driver has none in stock, granted one round trip
 // before it), so it runs from slightly before the grant, but never from
 // before the client sent its request, which is where the client's own
-// lease deadline counts from. Release revokes the grant's lease after it
-// returns; the lease carried no other key (see leases.go).
+// lease deadline counts from. Release gives the lease back to the stock
+// once the key is deleted (see leases.go for why that is safe), so that a
+// steady run of Acquire+Release pairs costs two transactions and no lease
+// grants or revokes.
 //
 // Waiting happens in the store. A waiter's driver keeps its key's lease
 // alive and watches the deletion of the key just ahead of it, so that a
 // release wakes one waiter, and starts that watch where etcd delivers it
-// at once (see the comment on wait in wait.go): a hand-off takes a few
-// round trips, not etcd's 100ms catch-up loop. Waiters are served in
+// at once (see the comment on wait in wait.go). A waiter whose
+// predecessor held the lock knows from the deletion event alone that the
+// lock is its own; otherwise it reads its place once, from the member that
+// sent the event. A hand-off thus costs the release's transaction and
+// little more, not etcd's 100ms catch-up loop. Waiters are served in
 // arrival order (FIFO); priorities are not supported. The lock comes to a
 // waiter with its full TTL from that moment. A waiter whose process dies
 // keeps its place until its lease runs out (at least five seconds, see

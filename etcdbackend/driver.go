@@ -137,7 +137,8 @@ func NewDriver(cli *clientv3.Client, opts ...Option) (*Driver, error) {
 		life:               life,
 		end:                end,
 		waits:              make(map[waitKey]*wait),
-		leases:             leaseStock{idle: make(map[int64][]stocked), pending: make(map[int64]int)},
+		leases: leaseStock{idle: make(map[int64][]stocked), pending: make(map[int64]int),
+			carried: make(map[clientv3.LeaseID]carried)},
 	}, nil
 }
 

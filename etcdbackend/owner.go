@@ -45,7 +45,8 @@ func (d *Driver) ownerError(lockID, key string, own, first *mvccpb.KeyValue) *ba
 // Release deletes the holder's key in one transaction guarded by
 // ownerGuard; the waiter key created next, if any, holds the lock from the
 // same revision on, and its driver learns of it from its watch. The
-// grant's lease is then revoked in the background (it holds no other key).
+// grant's lease then goes back to the stock if this driver made the grant,
+// or is revoked in the background (see leases.go).
 func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*backend.ReleaseResult, error) {
 	if e := backend.ValidateRelease(req); e != nil {
 		return nil, e
@@ -68,9 +69,9 @@ func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*bac
 		return nil, d.ownerError(req.LockID, key, firstKV(resp, 0), firstKV(resp, 1))
 	}
 	if del := resp.Responses[0].GetResponseDeleteRange(); del != nil && len(del.PrevKvs) > 0 {
-		// Cleanup, off the caller's path: the key is gone already, and
-		// the lease served this grant alone (see leases.go).
-		d.revokeLater(req.LockID, clientv3.LeaseID(del.PrevKvs[0].Lease))
+		// Off the caller's path: the key is gone already, so the lease
+		// carries nothing.
+		d.released(req.LockID, clientv3.LeaseID(del.PrevKvs[0].Lease))
 	}
 	res := &backend.ReleaseResult{}
 	if next := firstKV(resp, 1); next != nil {
@@ -83,9 +84,9 @@ func (d *Driver) Release(ctx context.Context, req *backend.ReleaseRequest) (*bac
 //
 // When the TTL is the one the grant's lease was made with, one keep-alive
 // of that lease does it, after a transaction that checks the owner guard
-// and reads the key. The lease belongs to this grant alone, so the
-// keep-alive cannot extend a later grant, even if this one ends between
-// the two calls; it then fails, and so does Renew.
+// and reads the key. If the grant is released between the two calls and
+// its lease reused, the keep-alive makes the later grant last longer than
+// asked, never shorter (see leases.go).
 //
 // etcd cannot change a lease's length, so a Renew with another TTL grants
 // a new lease and moves the key to it in a transaction guarded by the
@@ -128,6 +129,7 @@ func (d *Driver) renew(ctx context.Context, req *backend.RenewRequest) (*backend
 	secs := ttlSeconds(req.TTL)
 	l := lockOf(req.LockID, req.ClientID, kv, r)
 	if r.TTL == secs {
+		sent := time.Now()
 		ka, err := d.cli.KeepAliveOnce(ctx, clientv3.LeaseID(kv.Lease))
 		switch {
 		case isLeaseGone(err):
@@ -135,10 +137,12 @@ func (d *Driver) renew(ctx context.Context, req *backend.RenewRequest) (*backend
 		case err != nil:
 			return nil, err
 		}
+		d.kept(clientv3.LeaseID(kv.Lease), sent)
 		l.ExpiresAt = now().Add(time.Duration(ka.TTL) * time.Second)
 		return &l, nil
 	}
 
+	sent := time.Now()
 	lease, err := d.cli.Grant(ctx, secs)
 	if err != nil {
 		return nil, err
@@ -165,7 +169,9 @@ func (d *Driver) renew(ctx context.Context, req *backend.RenewRequest) (*backend
 		}
 		return nil, d.ownerError(req.LockID, key, own, first)
 	}
+	d.forget(clientv3.LeaseID(kv.Lease))
 	d.revoke(req.LockID, clientv3.LeaseID(kv.Lease))
+	d.carry(lease.ID, secs, sent)
 	l.ExpiresAt = now().Add(time.Duration(secs) * time.Second)
 	return &l, nil
 }

@@ -45,6 +45,7 @@ func (d *Driver) enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 	key, pfx := d.clientKey(req.LockID, req.ClientID), d.lockPrefix(req.LockID)
 	holder := clientv3.OpGet(pfx, clientv3.WithFirstCreate()...)
 	count := clientv3.OpGet(pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	sent := time.Now() // the lease ends no earlier than its TTL from here
 	resp, lease, err := d.putWithLease(ctx, req.LockID, rec.TTL, clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
 		func(id clientv3.LeaseID) []clientv3.Op {
 			return []clientv3.Op{clientv3.OpPut(key, rec.encode(), clientv3.WithLease(id)), holder, count}
@@ -58,16 +59,17 @@ func (d *Driver) enqueue(ctx context.Context, req *backend.EnqueueRequest) (*bac
 		rev := resp.Header.Revision
 		if first := firstKV(resp, 1); first != nil && string(first.Key) == key {
 			if rec.GrantTTL != 0 {
-				if _, err := d.fitLease(ctx, req.LockID, key, rev, rev, lease, &rec); err != nil {
+				if lease, err = d.fitLease(ctx, req.LockID, key, rev, rev, lease, &rec); err != nil {
 					return nil, err
 				}
 			}
+			d.carry(lease, secs, sent)
 			return &backend.EnqueueResult{Granted: true, Lock: backend.Lock{
 				LockID: req.LockID, Owner: req.ClientID, Version: rev, AcquiredAt: at,
 				ExpiresAt: at.Add(time.Duration(secs) * time.Second), Metadata: backend.CloneMetadata(req.Metadata),
 			}}, nil
 		}
-		if _, err := d.startWait(req.LockID, req.ClientID, rev, lease, time.Now().Add(waitTimeout)); err != nil {
+		if _, err := d.startWait(req.LockID, req.ClientID, rev, lease, time.Now().Add(waitTimeout), nil); err != nil {
 			d.revoke(req.LockID, lease)
 			return nil, err
 		}

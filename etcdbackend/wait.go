@@ -49,16 +49,21 @@ type wait struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	start *place // where the key stood when it was queued; nil: unknown
+
 	// Set before done is closed.
 	lease clientv3.LeaseID // the key's lease (when granted: the grant's)
 	lock  backend.Lock     // the grant, when err is nil
+	secs  int64            // the grant's lease length, when err is nil
+	kept  time.Time        // the grant's lease ends no earlier than secs after this
 	err   *backend.Error
 }
 
 // startWait returns the wait of the waiter key (lockID, clientID, rev),
 // starting it unless this driver runs it already. A wait with a deadline
-// gives up by itself then.
-func (d *Driver) startWait(lockID, clientID string, rev int64, lease clientv3.LeaseID, deadline time.Time) (*wait, error) {
+// gives up by itself then. start is the key's place as the transaction
+// that queued it read it, if known.
+func (d *Driver) startWait(lockID, clientID string, rev int64, lease clientv3.LeaseID, deadline time.Time, start *place) (*wait, error) {
 	k := waitKey{lockID: lockID, clientID: clientID, rev: rev}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -74,7 +79,7 @@ func (d *Driver) startWait(lockID, clientID string, rev int64, lease clientv3.Le
 	}
 	w := &wait{
 		d: d, key: k, etcd: d.clientKey(lockID, clientID),
-		cancel: cancel, done: make(chan struct{}), lease: lease,
+		cancel: cancel, done: make(chan struct{}), lease: lease, start: start,
 	}
 	d.waits[k] = w
 	d.calls.Add(1)
@@ -134,9 +139,18 @@ func (w *wait) removed() *backend.Error {
 
 // place is where a waiter key stands, as read at revision rev.
 type place struct {
-	rev  int64
-	own  *mvccpb.KeyValue // the waiter key; nil when gone
-	pred *mvccpb.KeyValue // the key created just before it; nil when none
+	rev   int64
+	own   *mvccpb.KeyValue // the waiter key; nil when gone
+	pred  *mvccpb.KeyValue // the key created just before it; nil when none
+	first *mvccpb.KeyValue // the holder's key: the first created
+}
+
+// next reports whether the key ahead of the waiter holds the lock, so that
+// its deletion makes the waiter the holder: keys are only ever created at
+// revisions above every existing one, so none can come between.
+func (p place) next() bool {
+	return p.pred != nil && p.first != nil && string(p.pred.Key) == string(p.first.Key) &&
+		p.pred.CreateRevision == p.first.CreateRevision
 }
 
 func (w *wait) gone(p place) bool {
@@ -149,17 +163,37 @@ func (w *wait) moved(p, q place) bool {
 		q.pred.CreateRevision != p.pred.CreateRevision
 }
 
-// locate reads the waiter key and its predecessor in one linearizable read.
-func (w *wait) locate(ctx context.Context) (place, error) {
+// locate reads the waiter key, its predecessor and the holder's key in one
+// read that reflects at least revision after.
+//
+// The read is first served by the etcd member alone (serializable), which
+// skips the round of consensus a linearizable read costs: what a waiter
+// needs is any consistent view no older than what it has seen, and the
+// member that sent it an event or a response has applied that revision.
+// Such a view is enough to decide: if the waiter key is there and no key
+// is older, it holds the lock (and keeps holding it until its key goes);
+// if a predecessor is there, the watch that follows (or the read after
+// it) sees its deletion. A member that lags behind after (another member
+// answered) is asked again, linearizably.
+func (w *wait) locate(ctx context.Context, after int64) (place, error) {
+	p, err := w.read(ctx, clientv3.WithSerializable())
+	if err != nil || p.rev >= after {
+		return p, err
+	}
+	return w.read(ctx)
+}
+
+func (w *wait) read(ctx context.Context, opts ...clientv3.OpOption) (place, error) {
+	pfx := w.d.lockPrefix(w.key.lockID)
 	resp, err := w.d.cli.Txn(ctx).Then(
-		clientv3.OpGet(w.etcd),
-		clientv3.OpGet(w.d.lockPrefix(w.key.lockID),
-			append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(w.key.rev-1))...),
+		clientv3.OpGet(w.etcd, opts...),
+		clientv3.OpGet(pfx, append(opts, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(w.key.rev-1))...)...),
+		clientv3.OpGet(pfx, append(opts, clientv3.WithFirstCreate()...)...),
 	).Commit()
 	if err != nil {
 		return place{}, err
 	}
-	return place{rev: resp.Header.Revision, own: firstKV(resp, 0), pred: firstKV(resp, 1)}, nil
+	return place{rev: resp.Header.Revision, own: firstKV(resp, 0), pred: firstKV(resp, 1), first: firstKV(resp, 2)}, nil
 }
 
 func (w *wait) loop(ctx context.Context) (backend.Lock, error) {
@@ -173,7 +207,12 @@ func (w *wait) loop(ctx context.Context) (backend.Lock, error) {
 		return backend.Lock{}, err
 	}
 	var backoff time.Duration
-	p, err := w.locate(ctx)
+	var p place
+	if w.start != nil {
+		p = *w.start
+	} else {
+		p, err = w.locate(ctx, w.key.rev)
+	}
 	for {
 		if err != nil {
 			if ctx.Err() != nil {
@@ -190,7 +229,7 @@ func (w *wait) loop(ctx context.Context) (backend.Lock, error) {
 				retry.Stop()
 				return backend.Lock{}, ctx.Err()
 			}
-			p, err = w.locate(ctx)
+			p, err = w.locate(ctx, w.key.rev)
 			continue
 		}
 		backoff = 0
@@ -207,7 +246,9 @@ func (w *wait) loop(ctx context.Context) (backend.Lock, error) {
 // watch waits for the deletion of the waiter's predecessor (or of the
 // waiter key itself) and returns the new place. One watch covers both
 // keys: the range between them, deletions only; the deletions of other
-// keys in that range are skipped.
+// keys in that range are skipped. When the predecessor held the lock, its
+// deletion makes the waiter the holder, and the new place needs no read:
+// the hand-off costs the releaser's transaction and the event.
 func (w *wait) watch(ctx context.Context, at place, keepAlive <-chan *clientv3.LeaseKeepAliveResponse) (place, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -230,17 +271,28 @@ func (w *wait) watch(ctx context.Context, at place, keepAlive <-chan *clientv3.L
 				if resp.Header.Revision <= at.rev {
 					continue // nothing was written since the read: every deletion will be seen
 				}
-				q, err := w.locate(ctx)
+				q, err := w.locate(ctx, resp.Header.Revision)
 				if err != nil || w.moved(at, q) {
 					return q, err
 				}
 				at = q // still in place as of a revision the watch covers
 				continue
 			}
+			predGone := false
 			for _, ev := range resp.Events {
-				if k := string(ev.Kv.Key); ev.Type == mvccpb.DELETE && (k == pred || k == w.etcd) {
-					return w.locate(ctx)
+				switch k := string(ev.Kv.Key); {
+				case ev.Type != mvccpb.DELETE:
+				case k == w.etcd:
+					return w.locate(ctx, ev.Kv.ModRevision)
+				case k == pred:
+					predGone = true
 				}
+			}
+			switch {
+			case predGone && at.next():
+				return place{rev: resp.Header.Revision, own: at.own, first: at.own}, nil
+			case predGone:
+				return w.locate(ctx, resp.Header.Revision)
 			}
 		case _, ok := <-keepAlive:
 			if !ok {
@@ -265,35 +317,30 @@ func watchEnded(ctx context.Context, err error) error {
 }
 
 // granted completes a wait whose key now holds the lock. The lease has
-// been kept alive while the key waited, so it has most of its length left;
-// one keep-alive now makes it run a full TTL from (just after) the grant,
-// or, for a grant shorter than its waiting lease, fitLease moves the key to
-// a lease of its own TTL.
+// been kept alive while the key waited, since before the client sent its
+// request, so it has most of its length left; a keep-alive sent now, in
+// the background, makes it run a full TTL from just after the grant. For
+// a grant shorter than its waiting lease, fitLease moves the key to a
+// lease of its own TTL first.
 func (w *wait) granted(ctx context.Context, own *mvccpb.KeyValue) (backend.Lock, error) {
 	w.lease = clientv3.LeaseID(own.Lease)
 	r, err := decodeRecord(w.key.lockID, own)
 	if err != nil {
 		return backend.Lock{}, err
 	}
-	ttl := r.TTL
+	w.kept = time.Now()
 	if r.GrantTTL != 0 && r.GrantTTL != r.TTL {
 		lease, err := w.d.fitLease(ctx, w.key.lockID, w.etcd, own.CreateRevision, own.ModRevision, w.lease, r)
 		if err != nil {
 			return backend.Lock{}, err
 		}
-		w.lease, ttl = lease, r.TTL
+		w.lease = lease
 	} else {
-		resp, err := w.d.cli.KeepAliveOnce(ctx, w.lease)
-		switch {
-		case isLeaseGone(err):
-			return backend.Lock{}, w.removed()
-		case err != nil:
-			return backend.Lock{}, err
-		}
-		ttl = resp.TTL
+		w.d.keepAliveLater(w.key.lockID, w.lease)
 	}
+	w.secs = r.TTL
 	l := lockOf(w.key.lockID, w.key.clientID, own, r)
-	l.ExpiresAt = now().Add(time.Duration(ttl) * time.Second)
+	l.ExpiresAt = now().Add(time.Duration(r.TTL) * time.Second)
 	return l, nil
 }
 
@@ -314,6 +361,7 @@ func (d *Driver) await(ctx context.Context, w *wait, timeout time.Duration) (*ba
 		if w.err != nil {
 			return nil, w.err
 		}
+		d.carry(w.lease, w.secs, w.kept)
 		return &backend.AcquireResult{Lock: w.lock, Waited: true}, nil
 	case <-ctx.Done():
 		cause = ctx.Err()

@@ -60,33 +60,32 @@ func BenchmarkEtcd(b *testing.B) {
 		}
 		return mutexes[c].Unlock(ctx)
 	}
-	for _, n := range []int{1, clients} {
-		b.Run(fmt.Sprintf("pairs/clients=%d/raftlock", n), func(b *testing.B) { runPairs(b, n, raftlockPair) })
-		b.Run(fmt.Sprintf("pairs/clients=%d/concurrency-mutex", n), func(b *testing.B) { runPairs(b, n, mutexPair) })
-	}
-
-	b.Run("handoff/clients=16/raftlock", func(b *testing.B) {
-		runHandoffs(b, clients, func(c int) (func() error, error) {
-			r, err := stores[c].Acquire(ctx, &raftlock.AcquireRequest{LockID: "one", ClientID: ids[c], TTL: 10 * time.Second, Wait: true})
-			if err != nil {
-				return nil, err
-			}
-			return func() error {
-				_, err := stores[c].Release(ctx, &raftlock.ReleaseRequest{LockID: "one", ClientID: ids[c], Version: r.Version})
-				return err
-			}, nil
-		})
-	})
 	one := make([]*concurrency.Mutex, clients)
 	for c := range clients {
 		one[c] = concurrency.NewMutex(sessions[c], "/bench/mutex/one")
 	}
-	b.Run("handoff/clients=16/concurrency-mutex", func(b *testing.B) {
-		runHandoffs(b, clients, func(c int) (func() error, error) {
-			if err := one[c].Lock(ctx); err != nil {
-				return nil, err
-			}
-			return func() error { return one[c].Unlock(ctx) }, nil
+	for _, n := range []int{1, clients} {
+		b.Run(fmt.Sprintf("pairs/clients=%d", n), func(b *testing.B) {
+			compare(b, "pairs/s", "pairs/s", pairs("raftlock", n, raftlockPair), pairs("mutex", n, mutexPair))
 		})
+	}
+	b.Run("handoff/clients=16", func(b *testing.B) {
+		compare(b, "grants/s", "handoffs/s",
+			handoffs("raftlock", clients, func(c int) (func() error, error) {
+				r, err := stores[c].Acquire(ctx, &raftlock.AcquireRequest{LockID: "one", ClientID: ids[c], TTL: 10 * time.Second, Wait: true})
+				if err != nil {
+					return nil, err
+				}
+				return func() error {
+					_, err := stores[c].Release(ctx, &raftlock.ReleaseRequest{LockID: "one", ClientID: ids[c], Version: r.Version})
+					return err
+				}, nil
+			}),
+			handoffs("mutex", clients, func(c int) (func() error, error) {
+				if err := one[c].Lock(ctx); err != nil {
+					return nil, err
+				}
+				return func() error { return one[c].Unlock(ctx) }, nil
+			}))
 	})
 }

@@ -120,7 +120,17 @@ func retryAfter(err error) time.Duration {
 // succeed records a success of op that started at start.
 func (c *Client) succeed(op Op, start time.Time) {
 	c.metrics.IncrSuccess(op)
-	c.metrics.ObserveLatency(op, time.Since(start))
+	c.observe(op, nil, time.Since(start))
+}
+
+// observe records an operation's latency, with its outcome when the
+// metrics take it.
+func (c *Client) observe(op Op, err error, d time.Duration) {
+	if o, ok := c.metrics.(OutcomeObserver); ok {
+		o.ObserveOutcome(op, err, d)
+		return
+	}
+	c.metrics.ObserveLatency(op, d)
 }
 
 // record records the outcome of op, which failed with err if err is not nil.
@@ -130,7 +140,7 @@ func (c *Client) record(op Op, start time.Time, err error) {
 		return
 	}
 	c.metrics.IncrFailure(op, backend.CodeOf(err))
-	c.metrics.ObserveLatency(op, time.Since(start))
+	c.observe(op, err, time.Since(start))
 }
 
 // reject records a request refused before it was sent (bad input, a

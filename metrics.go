@@ -50,6 +50,18 @@ type Metrics interface {
 	Snapshot() MetricsSnapshot
 }
 
+// OutcomeObserver is an optional interface of a Metrics that records each
+// operation's latency together with how it ended, such as a histogram
+// labelled by outcome. For a Metrics that implements it, the client calls
+// ObserveOutcome where it would call ObserveLatency; the Incr* calls are
+// made as always.
+type OutcomeObserver interface {
+	// ObserveOutcome records how long operation op took, retries included,
+	// and its error: nil for success, else an error whose Code (see CodeOf)
+	// classifies the failure.
+	ObserveOutcome(op Op, err error, d time.Duration)
+}
+
 // MetricsSnapshot is a copy of a Metrics' figures.
 type MetricsSnapshot struct {
 	Ops             map[Op]OpMetrics // operations seen at least once

@@ -4,30 +4,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/raftlock/raftlock/backend"
 )
 
 // Clock is the store's source of time. Every expiry, grant timestamp and wait
 // timeout is read from it, so a test that injects a FakeClock controls all of
-// them. The default is the system clock.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine (or, for a fake clock, from
-	// whoever moves time forward) once d has passed, and returns a Timer that
-	// can stop or re-arm the call. The store never calls AfterFunc, Stop or
-	// Reset from inside f.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// them. The default is the system clock. It is backend.Clock, so one
+// FakeClock can drive a store and the client above it alike.
+type Clock = backend.Clock
 
 // Timer is a pending call made by Clock.AfterFunc. *time.Timer implements it.
-type Timer interface {
-	// Stop prevents the call if it has not started, and reports whether it
-	// did so.
-	Stop() bool
-	// Reset re-arms the call to run d from now, whether or not it already
-	// ran, and reports whether it was still pending.
-	Reset(d time.Duration) bool
-}
+type Timer = backend.Timer
 
 // systemClock is the default Clock: the process's own time, with Go's
 // monotonic reading, so that store deadlines do not move with changes of the

@@ -13,7 +13,9 @@ import (
 // Run checks that the store behind h keeps the promises of the driver
 // contract (backend.Driver) and in docs/promises.md. It runs one subtest group per
 // concern — Basic, TTL, Renew, Fencing, Waiting, FIFO, Cancel, Listing,
-// BadInput, Closed, Concurrency — and inside each group one named subtest
+// BadInput, Closed, Concurrency, and Client (the LockHandle, AutoRenewer,
+// RunWithLock and Election of the root package, on this store) — and
+// inside each group one named subtest
 // per promise, so a failure names the promise that broke.
 //
 // Subtests run in parallel and use lock IDs under a random prefix, so Run
@@ -66,6 +68,7 @@ func groups() []group {
 		{"BadInput", badInputTests()},
 		{"Closed", closedTests()},
 		{"Concurrency", concurrencyTests()},
+		{"Client", clientTests()},
 	}
 }
 

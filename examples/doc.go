@@ -5,6 +5,10 @@
 //     then served from the queue. Run it with go run ./examples/quickstart.
 //   - cluster: a three-node Raft cluster on loopback in one command
 //     (examples/cluster/run.sh), and how a program connects to it.
+//   - swap: one program, unchanged, on whichever store its -store URL
+//     names (mem://, raft+embed://, raft://, etcd://, redis://): a refusal
+//     that names the holder, a wait, a hand-over with a greater fencing
+//     token. Run it with go run ./examples/swap.
 //   - customdriver: a lock store of your own behind the driver contract,
 //     proven by the conformance suite.
 package examples

@@ -5,7 +5,9 @@
 // only grow, leases that never end before their TTL as the client measures
 // it, owner-only mutations, fair waiting, typed errors, and bad input that
 // changes nothing — by calling a store's drivers the way many client
-// processes would.
+// processes would. Its Client group then runs the root package's
+// LockHandle, AutoRenewer, RunWithLock and Election on the same store, so
+// that the client-side lease holds end to end.
 //
 // A driver author writes a Harness that opens drivers to one store, and
 // calls Run from a test and RunBenchmarks from a benchmark:
@@ -50,5 +52,6 @@
 // the protected resource the Concurrency group writes to, is exported for
 // use in a driver's own tests.
 //
-// Imports: package backend, package testing and the standard library.
+// Imports: package backend, the root package raftlock (for the Client
+// group), package testing and the standard library.
 package conformance

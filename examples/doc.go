@@ -9,6 +9,10 @@
 //     names (mem://, raft+embed://, raft://, etcd://, redis://): a refusal
 //     that names the holder, a wait, a hand-over with a greater fencing
 //     token. Run it with go run ./examples/swap.
+//   - election: three candidates for one service; the leader dies without
+//     resigning, another takes over when its lease has run out, then
+//     resigns and hands over at once, printed as a timeline. Run it with
+//     go run ./examples/election.
 //   - customdriver: a lock store of your own behind the driver contract,
 //     proven by the conformance suite.
 package examples

@@ -43,7 +43,7 @@ type Client struct {
 // valid: no timeouts, no retries, no metrics.
 func NewClient(d backend.Driver, cfg Config) (*Client, error) {
 	if d == nil {
-		return nil, &Error{Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "nil driver")}
+		return nil, &Error{Op: opConfigure, Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "nil driver")}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -306,8 +306,12 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// opClose names Close in errors; it has no metrics of its own.
-const opClose = numOps
+// Operations that appear in errors but have no metrics of their own.
+const (
+	opClose     = numOps     // Client.Close
+	opOpen      = numOps + 1 // Open and OpenConfig reaching the store
+	opConfigure = numOps + 2 // checking a Config, a RetryPolicy or NewClient's arguments
+)
 
 // EnqueueWaiter implements AdvancedClient.
 func (c *Client) EnqueueWaiter(ctx context.Context, req *EnqueueRequest) (*EnqueueResult, error) {

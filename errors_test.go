@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +51,22 @@ func TestErrorFromContext(t *testing.T) {
 	err = newError(OpRenew, "x", 1, context.Canceled)
 	if !errors.Is(err, ErrCanceled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("a bare context error must read as ErrCanceled too: %v", err)
+	}
+}
+
+// Errors from outside an operation name what failed, not an operation's
+// zero value.
+func TestSetupErrorsNameTheirStep(t *testing.T) {
+	_, err := Open(context.Background(), "nosuchscheme://x")
+	var e *Error
+	if !errors.As(err, &e) || e.Op.String() != "open" || !strings.Contains(err.Error(), "open") {
+		t.Errorf("Open of an unknown scheme = %v (op %v), want it to say open", err, e)
+	}
+	cfg := DefaultConfig()
+	cfg.URL = "mem://"
+	cfg.LeaseSafetyFactor = 2
+	_, err = OpenConfig(context.Background(), cfg)
+	if !errors.As(err, &e) || e.Op.String() != "configure" {
+		t.Errorf("OpenConfig with a bad factor = %v, want op configure", err)
 	}
 }

@@ -40,6 +40,10 @@ func (o Op) String() string {
 		return opNames[o]
 	case o == opClose:
 		return "close"
+	case o == opOpen:
+		return "open"
+	case o == opConfigure:
+		return "configure"
 	}
 	return "op(" + strconv.Itoa(int(o)) + ")"
 }

@@ -77,7 +77,7 @@ const maxMessageSize = 1 << 30
 // It does not check the URL, which only the store's driver can judge.
 func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
-		return &Error{Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "config: "+format, args...)}
+		return &Error{Op: opConfigure, Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "config: "+format, args...)}
 	}
 	switch {
 	case c.DialTimeout < 0:
@@ -105,7 +105,7 @@ func (c *Config) storeURL() (string, error) {
 		return c.URL, nil
 	}
 	if len(c.Endpoints) == 0 {
-		return "", &Error{Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "config: no store: set URL or Endpoints")}
+		return "", &Error{Op: opConfigure, Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "config: no store: set URL or Endpoints")}
 	}
 	return "raft://" + strings.Join(c.Endpoints, ","), nil
 }
@@ -140,7 +140,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Client, error) {
 		Logger:         cfg.logger(),
 	})
 	if err != nil {
-		return nil, &Error{Code: backend.CodeOf(err), Err: err}
+		return nil, &Error{Op: opOpen, Code: backend.CodeOf(err), Err: err}
 	}
 	c, err := NewClient(d, cfg)
 	if err != nil {

@@ -59,7 +59,7 @@ const maxRetries = 1000
 // Validate reports a policy that cannot work, as an ErrInvalidArgument.
 func (p RetryPolicy) Validate() error {
 	bad := func(format string, args ...any) error {
-		return &Error{Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "retry policy: "+format, args...)}
+		return &Error{Op: opConfigure, Code: backend.CodeInvalidArgument, Err: backend.Errorf(backend.CodeInvalidArgument, "retry policy: "+format, args...)}
 	}
 	switch {
 	case p.MaxRetries < 0 || p.MaxRetries > maxRetries:

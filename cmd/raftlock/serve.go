@@ -29,6 +29,8 @@ type serveOptions struct {
 	joinTimeout time.Duration
 	logFormat   logFormat
 	logLevel    logLevel
+	observe     observeOptions  // metrics and profiling (observe.go)
+	security    securityOptions // TLS, client identities, rate limits (security.go)
 }
 
 // serveFlags defines serve's flags, writing into o.
@@ -60,6 +62,9 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	o.logFormat = "text"
 	fs.Var(&o.logFormat, "log-format", "log `format` on standard error: text or json")
 	fs.Var(&o.logLevel, "log-level", "least `level` logged: debug, info, warn or error")
+	limitFlags(fs, &o.cfg)
+	observeFlags(fs, &o.observe)
+	securityFlags(fs, &o.security)
 	return fs
 }
 
@@ -102,6 +107,12 @@ func (o *serveOptions) check() error {
 	}
 	if e := backend.ValidateID("node ID", c.NodeID); e != nil {
 		return fmt.Errorf("--node-id: %s", e.Message)
+	}
+	if err := o.observe.check(); err != nil {
+		return err
+	}
+	if err := o.security.check(); err != nil {
+		return err
 	}
 	for _, d := range []struct {
 		flag  string
@@ -169,6 +180,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // serve runs a node until ctx ends, then closes it.
 func serve(ctx context.Context, o *serveOptions, logger *slog.Logger) int {
+	if err := o.security.configure(&o.cfg, logger); err != nil {
+		logger.Error("could not set up security", "error", err)
+		return exitError
+	}
+	obs, err := o.observe.configure(&o.cfg, logger)
+	if err != nil {
+		logger.Error("could not set up observability", "error", err)
+		return exitError
+	}
+	defer obs.close()
 	// StartNode returns once the node is a member; only a join can take
 	// long, and it must neither hang forever on a wrong address nor outlive
 	// a signal.
@@ -184,6 +205,7 @@ func serve(ctx context.Context, o *serveOptions, logger *slog.Logger) int {
 		logger.Error("could not start the raft node", "error", err)
 		return exitError
 	}
+	obs.attach(node)
 	// Scripts and tests wait for this line: keep its message and attributes.
 	logger.Info("raft node serving",
 		"node", node.ID(), "raft", node.RaftAddress(), "api", node.APIAddress(), "data", o.cfg.DataDir)

@@ -64,6 +64,7 @@ type Driver struct {
 	waits  map[waitKey]*wait // the waits this driver keeps
 
 	leases leaseStock     // leases granted ahead of need (see leases.go)
+	keeper *keeper        // one-off keep-alives over one stream (see keepalive.go)
 	bg     sync.WaitGroup // background lease grants and revokes
 }
 
@@ -137,6 +138,7 @@ func NewDriver(cli *clientv3.Client, opts ...Option) (*Driver, error) {
 		life:               life,
 		end:                end,
 		waits:              make(map[waitKey]*wait),
+		keeper:             newKeeper(cli),
 		leases: leaseStock{idle: make(map[int64][]stocked), pending: make(map[int64]int),
 			carried: make(map[clientv3.LeaseID]carried)},
 	}, nil
@@ -183,6 +185,7 @@ func (d *Driver) Close() error {
 	d.end()
 	d.calls.Wait()
 	d.closeLeases()
+	d.keeper.close()
 	if !d.ownsClient {
 		return nil
 	}

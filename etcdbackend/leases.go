@@ -218,7 +218,7 @@ func (d *Driver) forget(id clientv3.LeaseID) {
 func (d *Driver) keepAliveAsync(ctx context.Context, lease clientv3.LeaseID) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		_, err := d.cli.KeepAliveOnce(ctx, lease)
+		_, err := d.keeper.keepAlive(ctx, lease)
 		done <- err
 	}()
 	return done
@@ -233,7 +233,7 @@ func (d *Driver) keepAliveLater(lockID string, id clientv3.LeaseID) {
 		defer d.bg.Done()
 		ctx, cancel := context.WithTimeout(d.life, cleanupTimeout)
 		defer cancel()
-		if _, err := d.cli.KeepAliveOnce(ctx, id); err != nil && !isLeaseGone(err) {
+		if _, err := d.keeper.keepAlive(ctx, id); err != nil && !isLeaseGone(err) {
 			d.logger.Debug("etcd: could not keep a granted lease alive", "lock", lockID, "lease", int64(id), "err", err)
 		}
 	}()

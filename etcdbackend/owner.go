@@ -130,7 +130,7 @@ func (d *Driver) renew(ctx context.Context, req *backend.RenewRequest) (*backend
 	l := lockOf(req.LockID, req.ClientID, kv, r)
 	if r.TTL == secs {
 		sent := time.Now()
-		ka, err := d.cli.KeepAliveOnce(ctx, clientv3.LeaseID(kv.Lease))
+		ttl, err := d.keeper.keepAlive(ctx, clientv3.LeaseID(kv.Lease))
 		switch {
 		case isLeaseGone(err):
 			return nil, &backend.Error{Code: backend.CodeNotFound, LockID: req.LockID, Message: "the grant expired"}
@@ -138,7 +138,7 @@ func (d *Driver) renew(ctx context.Context, req *backend.RenewRequest) (*backend
 			return nil, err
 		}
 		d.kept(clientv3.LeaseID(kv.Lease), sent)
-		l.ExpiresAt = now().Add(time.Duration(ka.TTL) * time.Second)
+		l.ExpiresAt = now().Add(time.Duration(ttl) * time.Second)
 		return &l, nil
 	}
 

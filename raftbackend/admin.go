@@ -13,7 +13,9 @@ import (
 )
 
 // LocalStatus describes this node alone: its role, term, indexes, the
-// lock table's size and hashicorp/raft's own figures in Details.
+// lock table's size and hashicorp/raft's own figures in Details, with the
+// limits in force (the leader's, on every node) as "max_locks" and
+// "max_waiters", 0 for none, as the memory store reports them.
 func (n *Node) LocalStatus(ctx context.Context) (*backend.Status, error) {
 	if n.closed.Load() {
 		return nil, closedNode("")
@@ -42,6 +44,7 @@ func (n *Node) LocalStatus(ctx context.Context) (*backend.Status, error) {
 	st.HeldLocks = len(n.fsm.locks)
 	st.Waiters = n.fsm.waiters
 	st.Details["dedupe_entries"] = strconv.Itoa(n.fsm.dedupe.len())
+	n.fsm.limitDetails(st.Details)
 	st.Details["proposed_entries"] = strconv.FormatInt(n.batch.entries.Load(), 10)
 	st.Details["proposed_commands"] = strconv.FormatInt(n.batch.commands.Load(), 10)
 	n.fsm.mu.RUnlock()
@@ -84,7 +87,7 @@ func (n *Node) Status(ctx context.Context) (*backend.Status, error) {
 		wg.Add(1)
 		go func(addr string) {
 			defer wg.Done()
-			ps, err := fetchLocalStatus(ctx, addr)
+			ps, err := fetchLocalStatus(ctx, addr, n.sec.dialOptions()...)
 			if err != nil {
 				return
 			}
@@ -235,7 +238,7 @@ func (n *Node) join(ctx context.Context) error {
 }
 
 func (n *Node) joinVia(ctx context.Context, addr string) error {
-	d, err := Dial(ctx, []string{addr})
+	d, err := n.dialPeer(ctx, addr)
 	if err != nil {
 		return err
 	}

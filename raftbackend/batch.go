@@ -39,6 +39,7 @@ type batcher struct {
 	// entries and commands count what the batcher proposed, so Status can
 	// show how many commands share an entry.
 	entries, commands atomic.Int64
+	latency           latencyHistogram // of committed entries, for Node.Stats
 }
 
 func newBatcher(n *Node, maxBatch, maxInflight int) *batcher {
@@ -120,16 +121,18 @@ func (b *batcher) run() {
 		buf = encodeEntry(buf[:0], &e)
 		// raft.Apply copies nothing, so each entry needs its own bytes.
 		data := append([]byte(nil), buf...)
+		start := time.Now()
 		f := b.n.raft.Apply(data, 0)
 		b.entries.Add(1)
 		b.commands.Add(int64(len(batch)))
-		go b.finish(f, append([]*proposal(nil), batch...))
+		go b.finish(f, append([]*proposal(nil), batch...), start)
 		clear(batch)
 	}
 }
 
-// finish waits for an entry to be applied and hands out the answers.
-func (b *batcher) finish(f raft.ApplyFuture, batch []*proposal) {
+// finish waits for an entry proposed at start to be applied and hands out
+// the answers.
+func (b *batcher) finish(f raft.ApplyFuture, batch []*proposal, start time.Time) {
 	err := f.Error()
 	<-b.slots
 	if err != nil {
@@ -139,6 +142,7 @@ func (b *batcher) finish(f raft.ApplyFuture, batch []*proposal) {
 		}
 		return
 	}
+	b.latency.since(start)
 	res, _ := f.Response().([]result)
 	for i, p := range batch {
 		if i < len(res) {

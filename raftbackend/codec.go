@@ -25,7 +25,11 @@ const maxDecodeCount = 1 << 20
 
 var errCorrupt = errors.New("raftbackend: corrupt log entry or snapshot")
 
-// Field bits of a command, in the order the fields are written.
+// Field bits of a command, in the order the fields are written. New fields
+// take new bits at the end; an entry without them reads as before, and an
+// encoder sets a bit only for a field that is not zero, so a command that
+// does not use a new field encodes as it did before the field existed (and
+// older nodes still read it).
 const (
 	fWait = 1 << iota
 	fPriority
@@ -38,6 +42,10 @@ const (
 	fNode
 	fAddr
 	fMetadata
+	fMaxLocks
+	fMaxWaiters
+
+	fAll = fMaxWaiters<<1 - 1 // every known bit
 )
 
 // encodeEntry appends e to buf and returns the extended buffer.
@@ -69,6 +77,8 @@ func encodeCommand(buf []byte, c *command) []byte {
 	set(fNode, c.node != "")
 	set(fAddr, c.addr != "")
 	set(fMetadata, len(c.md) > 0)
+	set(fMaxLocks, c.limits.maxLocks != 0)
+	set(fMaxWaiters, c.limits.maxWaiters != 0)
 
 	buf = append(buf, byte(c.kind))
 	buf = binary.AppendUvarint(buf, mask)
@@ -101,6 +111,12 @@ func encodeCommand(buf []byte, c *command) []byte {
 	}
 	if mask&fMetadata != 0 {
 		buf = appendMetadata(buf, c.md)
+	}
+	if mask&fMaxLocks != 0 {
+		buf = binary.AppendUvarint(buf, uint64(c.limits.maxLocks))
+	}
+	if mask&fMaxWaiters != 0 {
+		buf = binary.AppendUvarint(buf, uint64(c.limits.maxWaiters))
 	}
 	return buf
 }
@@ -137,7 +153,7 @@ func (d *decoder) command(c *command) {
 		return
 	}
 	mask := d.uvarint()
-	if mask >= fMetadata<<1 {
+	if mask&^fAll != 0 {
 		d.fail()
 		return
 	}
@@ -175,6 +191,12 @@ func (d *decoder) command(c *command) {
 	}
 	if mask&fMetadata != 0 {
 		c.md = d.metadata()
+	}
+	if mask&fMaxLocks != 0 {
+		c.limits.maxLocks = d.limit()
+	}
+	if mask&fMaxWaiters != 0 {
+		c.limits.maxWaiters = d.limit()
 	}
 }
 
@@ -241,6 +263,18 @@ func (d *decoder) varint() int64 {
 	}
 	d.buf = d.buf[n:]
 	return v
+}
+
+// limit reads a lock or waiter limit: a count that sizes nothing, so any
+// value up to math.MaxInt64 is accepted (on every platform alike, so that
+// no node refuses an entry another applies).
+func (d *decoder) limit() int64 {
+	v := d.uvarint()
+	if v > math.MaxInt64 {
+		d.fail()
+		return 0
+	}
+	return int64(v)
 }
 
 // count reads a length that will size an allocation.

@@ -2,6 +2,7 @@ package raftbackend
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"testing"
 )
@@ -20,6 +21,8 @@ func sampleEntry() entry {
 		{kind: cmdLeaderChange, node: "n1", addr: "127.0.0.1:1"},
 		{kind: cmdSetMember, node: "n2", addr: "127.0.0.1:2"},
 		{kind: cmdRemoveMember, node: "n2"},
+		{kind: cmdLeaderChange, node: "n3", addr: "127.0.0.1:3", limits: limits{maxLocks: 1000, maxWaiters: 10}},
+		{kind: cmdForceRelease, lockID: "x", version: 7, requestID: "force-1"},
 	}}
 }
 
@@ -59,6 +62,8 @@ func TestDecodeRejectsCorruptEntries(t *testing.T) {
 		{1, 0, 1, 1, 0xff, 1},                 // mask with unknown bits
 		{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},  // huge count
 		append(encodeEntry(nil, &entry{}), 0), // trailing byte
+		{1, 0, 1, 8, 0x80, 0x40},              // mask with a bit after the last field
+		{1, 0, 1, 8, 0x80, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, // limit over MaxInt64
 	} {
 		if _, err := decodeEntry(bad); err == nil {
 			t.Fatalf("%x decoded", bad)
@@ -94,6 +99,9 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add(encodeEntry(nil, &e))
 	f.Add(encodeEntry(nil, &entry{}))
 	f.Add([]byte{1, 0, 1, 1, 0})
+	f.Add(encodeEntry(nil, &entry{now: 1, cmds: []command{{kind: cmdLeaderChange, node: "n1",
+		limits: limits{maxLocks: math.MaxInt64, maxWaiters: 1}}}}))
+	f.Add(mustHex(f, oldLeaderChangeEntry))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := decodeEntry(data)
 		if err != nil {

@@ -19,6 +19,7 @@ const (
 	cmdLeaderChange                    // first entry of a new leader: push every deadline past Now
 	cmdSetMember                       // record a server's client API address
 	cmdRemoveMember                    // forget a server
+	cmdForceRelease                    // an operator ends a grant and hands the lock to the head waiter
 	numCmdKinds
 )
 
@@ -33,6 +34,7 @@ var cmdNames = [numCmdKinds]string{
 	cmdLeaderChange: "leader-change",
 	cmdSetMember:    "set-member",
 	cmdRemoveMember: "remove-member",
+	cmdForceRelease: "force-release",
 }
 
 func (k cmdKind) String() string {
@@ -52,7 +54,7 @@ type command struct {
 	kind      cmdKind
 	wait      bool  // Acquire: queue when held
 	priority  int32 // Acquire, Enqueue
-	version   int64 // Release, Renew, Expire
+	version   int64 // Release, Renew, Expire, ForceRelease
 	ttl       int64 // Acquire, Renew, Enqueue
 	timeout   int64 // Acquire, Enqueue: wait timeout; 0 for none
 	lockID    string
@@ -61,16 +63,18 @@ type command struct {
 	node      string // LeaderChange, SetMember, RemoveMember: the server's Raft ID
 	addr      string // LeaderChange, SetMember: its client API address
 	md        map[string]string
+	limits    limits // LeaderChange: the limits in force from this entry on
 }
 
 // deduped reports whether the command's answer is kept in the dedupe table:
-// the client-sent mutations that carry a RequestID.
+// the client-sent mutations that carry a RequestID. A ForceRelease has no
+// client ID; its key, with an empty client ID, cannot match a client's.
 func (c *command) deduped() bool {
 	if c.requestID == "" {
 		return false
 	}
 	switch c.kind {
-	case cmdAcquire, cmdRelease, cmdRenew, cmdEnqueue, cmdCancelWait:
+	case cmdAcquire, cmdRelease, cmdRenew, cmdEnqueue, cmdCancelWait, cmdForceRelease:
 		return true
 	}
 	return false
@@ -101,7 +105,7 @@ const (
 type result struct {
 	err      *backend.Error // nil on success
 	outcome  outcome
-	lock     backend.Lock // the grant (Acquire, Renew, Enqueue when granted)
+	lock     backend.Lock // the grant (Acquire, Renew, Enqueue when granted; ForceRelease: the one it ended)
 	position int          // queue position when outQueued
-	next     string       // Release, Expire: the waiter the lock went to
+	next     string       // Release, Expire, ForceRelease: the waiter the lock went to
 }

@@ -1,9 +1,12 @@
 package raftbackend
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/raftlock/raftlock/backend"
 )
@@ -67,6 +70,31 @@ type Config struct {
 	// Default one minute, as in the memory store.
 	DefaultWaitTimeout time.Duration
 
+	// MaxLocks bounds the lock IDs held (or waited on) at once in the whole
+	// store: an Acquire or Enqueue that would add one more fails with
+	// CodeResourceExhausted. MaxWaiters bounds each lock's wait queue: a
+	// client that would join a full queue fails with CodeWaitQueueFull.
+	// Either way nothing changes. Zero means no limit, the default;
+	// negative values are refused.
+	//
+	// The limits change what the state machine answers, so they are
+	// replicated state rather than a node's own setting: a node writes its
+	// limits into the first log entry of each term it leads, and every node
+	// enforces them from that entry on. When the nodes of a cluster are
+	// configured differently, the leader's limits apply for as long as it
+	// leads. Lowering a limit ends nothing: locks and waiters beyond it
+	// stay, and new ones are refused until there is room. A node's Status
+	// shows the limits in force (Details "max_locks" and "max_waiters").
+	MaxLocks, MaxWaiters int
+
+	// MaxRequestBytes bounds the size of one message the client API
+	// accepts; a larger one fails with CodeResourceExhausted on the client,
+	// before the node buffers or decodes it. Default
+	// DefaultMaxRequestBytes. A value below the largest valid request
+	// (just over 5 KiB, see DefaultMaxRequestBytes) refuses some valid
+	// requests.
+	MaxRequestBytes int
+
 	// MaxBatch bounds the commands packed into one log entry. Default 256.
 	MaxBatch int
 	// MaxInflight bounds the entries the node has proposed and not yet seen
@@ -77,9 +105,60 @@ type Config struct {
 	// flight, and more pairs/s). A lone client pays no wait either way.
 	MaxInflight int
 
+	// TLS secures both of the node's listeners, the client API and the
+	// Raft transport, with certificates read from files and read again
+	// when they change (see TLSFiles). Raft traffic is then mutual TLS:
+	// nodes accept and dial only peers whose certificates CAFile's CAs
+	// signed. The node's own connections to client APIs (status of its
+	// peers, join, an embedded driver forwarding to the leader) present
+	// its certificate too. nil, with ServerTLS nil: plaintext everywhere.
+	TLS *TLSFiles
+	// ServerTLS and ClientTLS secure the node like TLS, with certificates
+	// the program manages (and reloads, through GetCertificate,
+	// GetConfigForClient or GetClientCertificate). ServerTLS serves both
+	// listeners; on the Raft listener the node requires a client
+	// certificate signed by ClientTLS.RootCAs, whatever ServerTLS says.
+	// ClientTLS dials peers, Raft and API alike, and its RootCAs are
+	// required. Both or neither, and not with TLS.
+	ServerTLS, ClientTLS *tls.Config
+
+	// BindClientIDs binds the client IDs of lock calls to client
+	// certificates: a call that names a client ID (Acquire, Release,
+	// Renew, Enqueue, CancelWait) is refused, with CodeInvalidArgument and
+	// nothing changed, unless the ID belongs to the identity of the
+	// caller's verified certificate (see CertificateIdentity and
+	// ClientIDBelongsTo: "alice" may use "alice" and "alice/job1"). So a
+	// client cannot release, renew or cancel another's lock or wait even
+	// if it learns its client ID and version. Needs mutual TLS on the
+	// client API. Calls of an embedded driver are bound to the identity
+	// of the node's own certificate, on the node and on the leader it
+	// forwards them to. Reads and admin calls name no client ID and are
+	// not bound. Set it alike on every node of a cluster.
+	BindClientIDs bool
+
+	// RateLimit bounds the calls each client makes to this node's client
+	// API, in calls per second on average, with bursts of up to RateBurst
+	// (default: RateLimit rounded up). A client is its certificate's
+	// identity under mutual TLS, else the client ID its call names, else
+	// its IP address. A call over the limit fails with CodeRateLimit and a
+	// RetryAfter of the time until the client may call again, which the
+	// client's retry policy waits. GetCapabilities and Health are not
+	// counted. 0: no limit.
+	RateLimit float64
+	RateBurst int
+
 	// Logger receives the node's logs (and hashicorp/raft's warnings).
 	// Default: discard.
 	Logger *slog.Logger
+
+	// ServerOptions are added to the gRPC server of the client API, after
+	// the node's own (keep-alive enforcement and pings), so they may
+	// override them. Several parts of a program may each append to it:
+	// install interceptors with grpc.ChainUnaryInterceptor and
+	// grpc.ChainStreamInterceptor, which combine (the first appended runs
+	// outermost), never with grpc.UnaryInterceptor or
+	// grpc.StreamInterceptor, which may be set only once per server.
+	ServerOptions []grpc.ServerOption
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -114,6 +193,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DefaultWaitTimeout <= 0 {
 		c.DefaultWaitTimeout = time.Minute
 	}
+	if c.MaxLocks < 0 || c.MaxWaiters < 0 {
+		return c, backend.Errorf(backend.CodeInvalidArgument, "raft store: MaxLocks %d and MaxWaiters %d must not be negative (0 means no limit)", c.MaxLocks, c.MaxWaiters)
+	}
+	switch {
+	case c.MaxRequestBytes < 0:
+		return c, backend.Errorf(backend.CodeInvalidArgument, "raft store: MaxRequestBytes %d is negative", c.MaxRequestBytes)
+	case c.MaxRequestBytes == 0:
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 256
 	}
@@ -125,6 +213,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Bootstrap && len(c.Join) > 0 {
 		return c, backend.Errorf(backend.CodeInvalidArgument, "raft store: Bootstrap and Join exclude each other")
+	}
+	if e := c.checkSecurity(); e != nil {
+		return c, e
 	}
 	return c, nil
 }

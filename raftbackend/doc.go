@@ -44,6 +44,26 @@
 // (see Config.MaxBatch and Config.MaxInflight), so they share appends,
 // fsyncs and replication rounds.
 //
+// The lock and waiter limits (Config.MaxLocks, Config.MaxWaiters) are
+// replicated state too: each leader writes its own into the LeaderChange
+// entry that opens its term, so every node refuses the same commands, and
+// the leader's configuration is the store's while it leads.
+// Config.MaxRequestBytes bounds the messages of the client API.
+// ForceRelease (on Node, RemoteDriver and EmbeddedDriver) lets an operator
+// end a stuck holder's grant; the lock goes to the next waiter with a
+// greater fencing token.
+//
+// # Security
+//
+// Config.TLS secures both listeners with certificate files that are read
+// again when they change: the client API (mutual TLS with ClientCAFile) and
+// the Raft traffic (always mutual TLS between nodes). Config.BindClientIDs
+// binds the client IDs of lock calls to the caller's certificate identity
+// (see CertificateIdentity and ClientIDBelongsTo), and Config.RateLimit
+// limits each client's calls, answering CodeRateLimit with a RetryAfter.
+// Clients use RemoteTLSFiles, RemoteTLS or the raft:// parameters ca_file,
+// cert_file, key_file, server_name and tls.
+//
 // Imports: backend, hashicorp/raft, raft-wal, grpc and the generated code in
 // internal/raftpb; never the root package.
 package raftbackend

@@ -16,9 +16,10 @@ import (
 // replica that embeds a follower still reaches the lock table.
 //
 // It implements backend.Driver, backend.Queuer, backend.Admin,
-// backend.Router and backend.Observable. Closing it wakes the calls blocked
-// in it with CodeClosed; the node stays up until its last driver opened
-// from a URL closes (or, for NewDriver, until the node's owner closes it).
+// backend.Router and backend.Observable, and adds an operator's
+// ForceRelease. Closing it wakes the calls blocked in it with CodeClosed;
+// the node stays up until its last driver opened from a URL closes (or,
+// for NewDriver, until the node's owner closes it).
 type EmbeddedDriver struct {
 	node   *Node
 	ctx    context.Context // cancelled by Close, waking the driver's calls
@@ -144,7 +145,7 @@ func (d *EmbeddedDriver) forwarder(ctx context.Context, addr string) (*RemoteDri
 	if old != nil {
 		old.Close()
 	}
-	fwd, err := Dial(ctx, []string{addr})
+	fwd, err := d.node.dialPeer(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +170,9 @@ func driverClosed(lockID string) *backend.Error {
 
 // Acquire: see Node.Acquire.
 func (d *EmbeddedDriver) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
+	if err := d.checkBinding(req); err != nil {
+		return nil, err
+	}
 	return do(d, ctx, lockIDOf(req), func(ctx context.Context) (*backend.AcquireResult, error) {
 		return d.node.Acquire(ctx, req)
 	}, func(ctx context.Context, r *RemoteDriver) (*backend.AcquireResult, error) { return r.Acquire(ctx, req) })
@@ -176,6 +180,9 @@ func (d *EmbeddedDriver) Acquire(ctx context.Context, req *backend.AcquireReques
 
 // Release: see Node.Release.
 func (d *EmbeddedDriver) Release(ctx context.Context, req *backend.ReleaseRequest) (*backend.ReleaseResult, error) {
+	if err := d.checkBinding(req); err != nil {
+		return nil, err
+	}
 	return do(d, ctx, lockIDOf(req), func(ctx context.Context) (*backend.ReleaseResult, error) {
 		return d.node.Release(ctx, req)
 	}, func(ctx context.Context, r *RemoteDriver) (*backend.ReleaseResult, error) { return r.Release(ctx, req) })
@@ -183,6 +190,9 @@ func (d *EmbeddedDriver) Release(ctx context.Context, req *backend.ReleaseReques
 
 // Renew: see Node.Renew.
 func (d *EmbeddedDriver) Renew(ctx context.Context, req *backend.RenewRequest) (*backend.Lock, error) {
+	if err := d.checkBinding(req); err != nil {
+		return nil, err
+	}
 	return do(d, ctx, lockIDOf(req), func(ctx context.Context) (*backend.Lock, error) {
 		return d.node.Renew(ctx, req)
 	}, func(ctx context.Context, r *RemoteDriver) (*backend.Lock, error) { return r.Renew(ctx, req) })
@@ -204,6 +214,9 @@ func (d *EmbeddedDriver) List(ctx context.Context, req *backend.ListRequest) (*b
 
 // Enqueue: see Node.Enqueue.
 func (d *EmbeddedDriver) Enqueue(ctx context.Context, req *backend.EnqueueRequest) (*backend.EnqueueResult, error) {
+	if err := d.checkBinding(req); err != nil {
+		return nil, err
+	}
 	return do(d, ctx, lockIDOf(req), func(ctx context.Context) (*backend.EnqueueResult, error) {
 		return d.node.Enqueue(ctx, req)
 	}, func(ctx context.Context, r *RemoteDriver) (*backend.EnqueueResult, error) { return r.Enqueue(ctx, req) })
@@ -211,6 +224,9 @@ func (d *EmbeddedDriver) Enqueue(ctx context.Context, req *backend.EnqueueReques
 
 // CancelWait: see Node.CancelWait.
 func (d *EmbeddedDriver) CancelWait(ctx context.Context, req *backend.CancelWaitRequest) error {
+	if err := d.checkBinding(req); err != nil {
+		return err
+	}
 	_, err := do(d, ctx, lockIDOf(req), func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, d.node.CancelWait(ctx, req)
 	}, func(ctx context.Context, r *RemoteDriver) (struct{}, error) {

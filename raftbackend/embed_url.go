@@ -34,6 +34,14 @@ import (
 //	heartbeat_timeout, election_timeout    Go durations
 //	min_ttl, max_ttl, default_wait_timeout Go durations
 //	max_batch            commands per log entry
+//	max_locks, max_waiters   store limits, 0 for none (see Config.MaxLocks)
+//	max_request_bytes    largest client API message (see Config.MaxRequestBytes)
+//	cert_file, key_file  PEM certificate and key of the node (TLS on both listeners, see Config.TLS)
+//	ca_file              PEM CAs of the nodes' certificates
+//	client_ca_file       PEM CAs of client certificates: the client API requires one (mutual TLS)
+//	server_name          name to verify peers' certificates against, when not the host dialled
+//	bind_client_ids      true to bind client IDs to client certificates (see Config.BindClientIDs)
+//	rate_limit, rate_burst   calls per second per client, and bursts (see Config.RateLimit)
 const EmbedScheme = "raft+embed"
 
 func init() {
@@ -113,10 +121,27 @@ func parseEmbedURL(u *url.URL) (Config, error) {
 	}
 	cfg := Config{NodeID: "node1", DataDir: abs}
 	bootstrap := ""
+	var tlsFiles TLSFiles
 	for key, vals := range u.Query() {
 		v := vals[len(vals)-1]
 		var err error
 		switch key {
+		case "cert_file":
+			tlsFiles.CertFile = v
+		case "key_file":
+			tlsFiles.KeyFile = v
+		case "ca_file":
+			tlsFiles.CAFile = v
+		case "client_ca_file":
+			tlsFiles.ClientCAFile = v
+		case "server_name":
+			tlsFiles.ServerName = v
+		case "bind_client_ids":
+			cfg.BindClientIDs, err = strconv.ParseBool(v)
+		case "rate_limit":
+			cfg.RateLimit, err = strconv.ParseFloat(v, 64)
+		case "rate_burst":
+			cfg.RateBurst, err = nonNegativeInt(v)
 		case "node_id":
 			cfg.NodeID = v
 		case "raft_addr":
@@ -142,6 +167,12 @@ func parseEmbedURL(u *url.URL) (Config, error) {
 			cfg.TrailingLogs, err = strconv.ParseUint(v, 10, 64)
 		case "max_batch":
 			cfg.MaxBatch, err = strconv.Atoi(v)
+		case "max_locks":
+			cfg.MaxLocks, err = nonNegativeInt(v)
+		case "max_waiters":
+			cfg.MaxWaiters, err = nonNegativeInt(v)
+		case "max_request_bytes":
+			cfg.MaxRequestBytes, err = nonNegativeInt(v)
 		case "snapshot_interval":
 			cfg.SnapshotInterval, err = positiveDuration(v)
 		case "heartbeat_timeout":
@@ -161,11 +192,22 @@ func parseEmbedURL(u *url.URL) (Config, error) {
 			return bad("parameter %s=%q: %v", key, v, err)
 		}
 	}
+	if tlsFiles != (TLSFiles{}) {
+		cfg.TLS = &tlsFiles
+	}
 	cfg.Bootstrap = len(cfg.Join) == 0
 	if bootstrap != "" {
 		cfg.Bootstrap, _ = strconv.ParseBool(bootstrap)
 	}
 	return cfg.withDefaults()
+}
+
+func nonNegativeInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err == nil && n < 0 {
+		return 0, strconv.ErrRange
+	}
+	return n, err
 }
 
 func positiveDuration(s string) (time.Duration, error) {

@@ -31,8 +31,10 @@ type fsm struct {
 	dedupe  dedupeTable
 	members map[string]string // Raft server ID -> client API address
 	leader  string            // server ID of the latest LeaderChange
+	limits  limits            // from the latest LeaderChange
 
 	deadlines deadlineHeap // on every node, so any node can lead at once
+	stats     fsmCounters  // what it did, for Node.Stats; never read here
 	armed     int64        // when the expiry loop wakes next; 0 for never
 
 	// notify tells the node of a waiter's fate (granted, timed out,
@@ -162,6 +164,8 @@ func (f *fsm) dispatch(c *command, index uint64) result {
 		delete(f.members, c.node)
 		f.removed(c.node)
 		return result{}
+	case cmdForceRelease:
+		return f.forceRelease(c, index)
 	}
 	return result{err: backend.Errorf(backend.CodeInternal, "unknown command kind %d", c.kind)}
 }
@@ -172,6 +176,7 @@ func (f *fsm) dispatch(c *command, index uint64) result {
 func (f *fsm) lookup(lockID string, index uint64) *fsmLock {
 	l := f.locks[lockID]
 	if l != nil && f.now >= l.expiresAt {
+		f.stats.expired()
 		f.vacate(l, index)
 		l = f.locks[lockID]
 	}
@@ -185,6 +190,9 @@ func (f *fsm) acquire(c *command, index uint64) result {
 	}
 	l := f.lookup(c.lockID, index)
 	if l == nil {
+		if e := f.roomForLock(c.lockID); e != nil {
+			return result{err: e}
+		}
 		l = &fsmLock{id: c.lockID}
 		f.locks[c.lockID] = l
 		f.grantTo(l, c.clientID, c.ttl, c.md, index)
@@ -213,6 +221,9 @@ func (f *fsm) acquire(c *command, index uint64) result {
 	}
 	if c.kind == cmdAcquire && !c.wait {
 		return result{err: lockHeld(l)}
+	}
+	if e := f.roomForWaiter(l); e != nil {
+		return result{err: e}
 	}
 	w := &fsmWaiter{
 		clientID:   c.clientID,
@@ -257,6 +268,7 @@ func (f *fsm) release(c *command, index uint64) result {
 		e.LockID = c.lockID
 		return result{err: e}
 	}
+	f.stats.released()
 	return result{next: f.vacate(l, index)}
 }
 
@@ -274,6 +286,7 @@ func (f *fsm) renew(c *command) result {
 	l.ttl = c.ttl
 	l.expiresAt = f.now + c.ttl
 	f.addDeadline(deadline{at: l.expiresAt, lockID: l.id, version: l.version})
+	f.stats.renewed()
 	return result{lock: l.grant()}
 }
 
@@ -299,6 +312,7 @@ func (f *fsm) expire(c *command, index uint64) result {
 	if l == nil || l.version != c.version || f.now < l.expiresAt {
 		return result{outcome: outNoop}
 	}
+	f.stats.expired()
 	return result{next: f.vacate(l, index)}
 }
 
@@ -320,7 +334,11 @@ func (f *fsm) waitTimeout(c *command, index uint64) result {
 // leaderChange pushes every deadline to at least f.now plus its full
 // duration. A new leader's clock may be ahead of the old one's; without
 // this, it would expire leases the old leader had just granted or renewed.
+//
+// It also sets the limits: those of the leader that proposed it, so that
+// the leader's configuration applies for the whole of its term.
 func (f *fsm) leaderChange(c *command) result {
+	f.limits = c.limits
 	if c.node != "" {
 		f.leader = c.node
 		if c.addr != "" {
@@ -353,6 +371,7 @@ func (f *fsm) grantTo(l *fsmLock, owner string, ttl int64, md map[string]string,
 	l.ttl = ttl
 	l.md = md
 	f.addDeadline(deadline{at: l.expiresAt, lockID: l.id, version: l.version})
+	f.stats.granted()
 }
 
 // vacate ends l's grant: the head waiter still in time gets the lock in the
@@ -367,6 +386,7 @@ func (f *fsm) vacate(l *fsmLock, index uint64) string {
 			continue
 		}
 		f.grantTo(l, w.clientID, w.ttl, w.md, index)
+		f.stats.handedOff()
 		f.notify(waitEvent{kind: evGranted, lockID: l.id, clientID: w.clientID, lock: l.grant(), index: index})
 		return w.clientID
 	}

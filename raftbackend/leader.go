@@ -25,8 +25,13 @@ func (n *Node) watchLeadership(notify <-chan bool) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	serving, gone := false, false
+	var leader raft.ServerID // the leader last logged
 	setServing := func() {
 		_, id := n.raft.LeaderWithID()
+		if id != leader {
+			leader = id
+			n.logLeader(id)
+		}
 		if s := id != ""; s != serving && n.api != nil {
 			serving = s
 			n.api.SetServing(s)
@@ -103,11 +108,23 @@ func (n *Node) stepDown(ep *epoch) {
 	n.epoch = nil
 	n.leadMu.Unlock()
 	close(ep.lost)
-	n.logger.Info("lost leadership")
+	n.logger.Info("lost leadership", "term", n.raft.CurrentTerm())
 }
 
-// lead runs for one epoch: it commits LeaderChange, opens the node to lock
-// commands, then proposes expiries and wait timeouts as they fall due.
+// logLeader logs that the node learned of a new leader, id, or that it
+// knows none ("").
+func (n *Node) logLeader(id raft.ServerID) {
+	term := n.raft.CurrentTerm()
+	if id == "" {
+		n.logger.Warn("no leader known", "term", term)
+		return
+	}
+	n.logger.Info("leader changed", "leader", string(id), "term", term, "self", string(id) == n.cfg.NodeID)
+}
+
+// lead runs for one epoch: it commits LeaderChange (with this node's
+// limits), opens the node to lock commands, then proposes expiries and
+// wait timeouts as they fall due.
 func (n *Node) lead(ep *epoch) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -119,7 +136,11 @@ func (n *Node) lead(ep *epoch) {
 		cancel()
 	}()
 	for {
-		_, err := n.batch.propose(ctx, command{kind: cmdLeaderChange, node: n.cfg.NodeID, addr: n.apiAddr})
+		// The entry also carries this node's limits, which every node
+		// enforces from it on: during this term the leader's configuration
+		// is the store's.
+		_, err := n.batch.propose(ctx, command{kind: cmdLeaderChange, node: n.cfg.NodeID, addr: n.apiAddr,
+			limits: n.cfg.limits()})
 		if err == nil {
 			break
 		}
@@ -134,7 +155,7 @@ func (n *Node) lead(ep *epoch) {
 		}
 	}
 	close(ep.ready)
-	n.logger.Info("leading", "api", n.apiAddr)
+	n.logger.Info("leading", "api", n.apiAddr, "term", n.raft.CurrentTerm())
 	n.expireLoop(ctx)
 }
 

@@ -43,6 +43,8 @@ type Node struct {
 	apiAddr   string // published client API address
 	hadState  bool   // the data directory held a log or snapshot at start
 
+	sec *nodeSecurity // TLS, identity binding, rate limits
+
 	batch *batcher
 	clock leaderClock
 	waits waitRegistry
@@ -138,7 +140,14 @@ func (n *Node) open() error {
 			return backend.Errorf(backend.CodeInvalidArgument, "raft store: advertise address: %v", err)
 		}
 	}
-	n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hlog)
+	if n.sec, err = newNodeSecurity(cfg, n.logger); err != nil {
+		return err
+	}
+	if n.sec.raftServer != nil {
+		n.transport, err = newTLSTransport(cfg.RaftAddr, advertise, n.sec.raftServer, n.sec.raftClient, hlog)
+	} else {
+		n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, raftMaxPool, raftIOTimeout, hlog)
+	}
 	if err != nil {
 		return fmt.Errorf("raft store: raft transport: %w", err)
 	}
@@ -180,7 +189,7 @@ func (n *Node) open() error {
 			}
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, wal, wal, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, timedFSM{n.fsm}, wal, wal, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("raft store: start raft: %w", err)
 	}
@@ -191,7 +200,9 @@ func (n *Node) open() error {
 	go func() { defer n.wg.Done(); n.watchLeadership(notify) }()
 
 	if n.apiLis != nil {
-		n.api = newGRPCServer(n, n.logger)
+		// The security options come last, so that interceptors of
+		// ServerOptions (metrics) see the calls the guard refuses.
+		n.api = newGRPCServer(n, n.logger, append(cfg.apiServerOptions(), n.sec.serverOptions()...)...)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

@@ -21,7 +21,7 @@ import (
 // RemoteDriver is the client driver of a Raft lock store: it reaches the
 // store's nodes over gRPC (raft://host:port,host:port). It implements
 // backend.Driver, Queuer, Admin, Router and Observable, and adds the
-// cluster's membership calls.
+// cluster's membership calls and an operator's ForceRelease.
 //
 // Each call goes to the last known leader (at first, the first endpoint
 // that answered Dial). A follower's NOT_LEADER answer names the leader, and
@@ -75,7 +75,9 @@ var (
 // Dial makes a driver for the nodes at endpoints (host:port each) and
 // learns the store's Capabilities from the first node that answers, trying
 // each in turn within ctx. It fails with CodeInvalidArgument for an empty
-// or malformed endpoint list and with CodeUnavailable when no node answers.
+// or malformed endpoint list or unusable TLS settings, and with
+// CodeUnavailable when no node answers (a node whose TLS handshake fails
+// does not answer).
 func Dial(ctx context.Context, endpoints []string, opts ...RemoteOption) (*RemoteDriver, error) {
 	cfg := remoteConfig{maxRedirects: DefaultMaxRedirects, cancelGrace: DefaultCancelGrace}
 	for _, o := range opts {
@@ -87,11 +89,15 @@ func Dial(ctx context.Context, endpoints []string, opts ...RemoteOption) (*Remot
 	if e != nil {
 		return nil, e
 	}
+	creds, err := cfg.transportCredentials()
+	if err != nil {
+		return nil, err
+	}
 	d := &RemoteDriver{
 		endpoints: eps,
 		cfg:       cfg,
 		log:       cfg.logger,
-		dialOpts:  cfg.grpcDialOptions(),
+		dialOpts:  cfg.grpcDialOptions(creds),
 		conns:     make(map[string]*remoteConn, len(eps)),
 	}
 	if d.log == nil {

@@ -1,11 +1,13 @@
 package raftbackend
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
@@ -46,6 +48,8 @@ type remoteConfig struct {
 	maxRedirects   int
 	cancelGrace    time.Duration
 	connectTimeout time.Duration
+	tlsConfig      *tls.Config // RemoteTLS
+	tlsFiles       *TLSFiles   // RemoteTLSFiles
 }
 
 // RemoteLogger sets the logger for the driver's own events (redirects,
@@ -96,14 +100,59 @@ func RemoteConnectTimeout(d time.Duration) RemoteOption {
 	return func(c *remoteConfig) { c.connectTimeout = d }
 }
 
-// grpcDialOptions builds the dial options of every connection.
-func (c *remoteConfig) grpcDialOptions() []grpc.DialOption {
+// RemoteTLS makes the driver connect over TLS with cfg: its RootCAs
+// verify the nodes (nil: the system's roots), its Certificates or
+// GetClientCertificate give the client certificate that nodes requiring
+// mutual TLS ask for, and its ServerName, when set, is the name verified
+// instead of the host dialled. The program manages and reloads cfg's
+// certificates itself; RemoteTLSFiles reads files and reloads them. The
+// last of RemoteTLS and RemoteTLSFiles wins.
+func RemoteTLS(cfg *tls.Config) RemoteOption {
+	return func(c *remoteConfig) { c.tlsConfig, c.tlsFiles = cfg, nil }
+}
+
+// RemoteTLSFiles makes the driver connect over TLS with the PEM files of
+// files, read again when they change, so that new connections use renewed
+// certificates (see TLSFiles): CAFile verifies the nodes (empty: the
+// system's roots), CertFile and KeyFile are the client certificate for
+// nodes that require one, ServerName the name to verify when not the host
+// dialled. ClientCAFile is a node's setting and is refused. Dial fails with
+// CodeInvalidArgument when the files are half given or cannot be used.
+func RemoteTLSFiles(files TLSFiles) RemoteOption {
+	return func(c *remoteConfig) { c.tlsConfig, c.tlsFiles = nil, &files }
+}
+
+// transportCredentials are the credentials RemoteTLS or RemoteTLSFiles
+// ask for, nil for plaintext.
+func (c *remoteConfig) transportCredentials() (credentials.TransportCredentials, error) {
+	switch {
+	case c.tlsConfig != nil:
+		return staticClientCreds(c.tlsConfig), nil
+	case c.tlsFiles != nil:
+		if e := c.tlsFiles.check(false); e != nil {
+			return nil, e
+		}
+		r, err := newTLSReloader(*c.tlsFiles, c.logger)
+		if err != nil {
+			return nil, err
+		}
+		return newClientCreds(r.clientConfig, c.tlsFiles.ServerName), nil
+	}
+	return nil, nil
+}
+
+// grpcDialOptions builds the dial options of every connection; creds nil
+// means plaintext.
+func (c *remoteConfig) grpcDialOptions(creds credentials.TransportCredentials) []grpc.DialOption {
 	connectTimeout := c.connectTimeout
 	if connectTimeout <= 0 {
 		connectTimeout = DefaultConnectTimeout
 	}
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: remoteBackoff, MinConnectTimeout: connectTimeout}),
 		// No idle mode: a lock client calls again within its TTL, and an
 		// idle connection would make Connected report false and the next

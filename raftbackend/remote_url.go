@@ -17,11 +17,21 @@ import (
 // The hosts are the nodes' client API addresses (any subset of the cluster
 // will do: the driver finds the leader). backend.OpenOptions.Endpoints, when
 // set, replace them; IPv6 literals can only be given that way, because a
-// URL holds one bracketed host at most. Parameters: max_redirects, a whole
-// number (RemoteMaxRedirects), and cancel_grace, a Go duration
-// (RemoteCancelGrace). OpenOptions.DialTimeout bounds each connection
-// attempt, and KeepAlive, MaxMessageSize and Logger map to the matching
-// RemoteOptions. Anything else in the URL fails with CodeInvalidArgument.
+// URL holds one bracketed host at most. Parameters, each at most once:
+//
+//	max_redirects          whole number (RemoteMaxRedirects)
+//	cancel_grace           Go duration (RemoteCancelGrace)
+//	tls                    true to use TLS with the system's roots
+//	ca_file                PEM file of the CAs that sign the nodes' certificates (implies tls)
+//	cert_file, key_file    PEM client certificate and key, for nodes that require one (imply tls)
+//	server_name            name to verify the nodes' certificates against, when not the host dialled
+//
+// The TLS files are read again when they change (RemoteTLSFiles); the
+// names are those of the etcd store's URL. OpenOptions.DialTimeout bounds
+// each connection attempt, and KeepAlive, MaxMessageSize and Logger map to
+// the matching RemoteOptions. Anything else in the URL, tls=false with
+// another TLS parameter, or cert_file without key_file, fails with
+// CodeInvalidArgument.
 const RemoteScheme = "raft"
 
 func init() {
@@ -74,6 +84,10 @@ func parseRemoteURL(u *url.URL) ([]string, []RemoteOption, *backend.Error) {
 		return bad("query: %v", err)
 	}
 	var opts []RemoteOption
+	var (
+		tlsFiles TLSFiles
+		useTLS   string // "" when not given
+	)
 	for key, vals := range q {
 		if len(vals) != 1 {
 			return bad("parameter %s is given %d times", key, len(vals))
@@ -92,9 +106,29 @@ func parseRemoteURL(u *url.URL) ([]string, []RemoteOption, *backend.Error) {
 				return bad("cancel_grace=%q: want a Go duration such as 2s", v)
 			}
 			opts = append(opts, RemoteCancelGrace(d))
+		case "tls":
+			if _, err := strconv.ParseBool(v); err != nil {
+				return bad("tls=%q: want true or false", v)
+			}
+			useTLS = v
+		case "ca_file":
+			tlsFiles.CAFile = v
+		case "cert_file":
+			tlsFiles.CertFile = v
+		case "key_file":
+			tlsFiles.KeyFile = v
+		case "server_name":
+			tlsFiles.ServerName = v
 		default:
-			return bad("unknown parameter %q (known: max_redirects, cancel_grace)", key)
+			return bad("unknown parameter %q (known: max_redirects, cancel_grace, tls, ca_file, cert_file, key_file, server_name)", key)
 		}
+	}
+	tlsOpt, e := tlsFromURL(useTLS, tlsFiles)
+	if e != nil {
+		return nil, nil, e
+	}
+	if tlsOpt != nil {
+		opts = append(opts, tlsOpt)
 	}
 	var hosts []string
 	if u.Host != "" {
@@ -106,4 +140,26 @@ func parseRemoteURL(u *url.URL) ([]string, []RemoteOption, *backend.Error) {
 		}
 	}
 	return hosts, opts, nil
+}
+
+// tlsFromURL is the RemoteOption of a raft:// URL's TLS parameters: nil
+// for plaintext. useTLS is the tls parameter, "" when absent; any file or
+// server name implies TLS, and contradicts tls=false.
+func tlsFromURL(useTLS string, files TLSFiles) (RemoteOption, *backend.Error) {
+	bad := func(format string, args ...any) (RemoteOption, *backend.Error) {
+		return nil, backend.Errorf(backend.CodeInvalidArgument, "raft store URL: "+format, args...)
+	}
+	on, _ := strconv.ParseBool(useTLS)
+	given := files != TLSFiles{}
+	switch {
+	case useTLS != "" && !on && given:
+		return bad("tls=false contradicts ca_file, cert_file, key_file and server_name")
+	case files.CertFile != "" && files.KeyFile == "":
+		return bad("cert_file needs key_file")
+	case files.KeyFile != "" && files.CertFile == "":
+		return bad("key_file needs cert_file")
+	case !on && !given:
+		return nil, nil
+	}
+	return RemoteTLSFiles(files), nil
 }

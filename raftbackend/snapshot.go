@@ -12,11 +12,17 @@ import (
 	"github.com/raftlock/raftlock/backend"
 )
 
-// snapshotFormat is the first byte of a snapshot.
-const snapshotFormat = 1
+// The first byte of a snapshot says its layout. Format 2 is format 1 with
+// the limits after the dedupe table. A state without limits is written in
+// format 1, the layout older versions read, so a cluster that sets no
+// limits keeps snapshots that any version restores; both formats are read.
+const (
+	snapshotFormatV1 = 1
+	snapshotFormat   = 2
+)
 
 // Snapshot captures the whole state: locks, waiters, the dedupe table, the
-// member table and the state-machine time. The state is encoded while the
+// member table, the limits and the state-machine time. The state is encoded while the
 // read lock is held (a few milliseconds for tens of thousands of locks), so
 // Persist only writes bytes. Locks are written in ID order, so equal states
 // give equal snapshots.
@@ -54,13 +60,18 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer f.mu.Unlock()
 	f.locks, f.waiters, f.now, f.index = st.locks, st.waiters, st.now, st.index
 	f.dedupe, f.members, f.leader = st.dedupe, st.members, st.leader
+	f.limits = st.limits
 	f.rebuildDeadlines()
 	return nil
 }
 
 // encodeState appends the state to buf. f.mu is held.
 func (f *fsm) encodeState(buf []byte) []byte {
-	buf = append(buf, snapshotFormat)
+	format := byte(snapshotFormat)
+	if f.limits.isZero() {
+		format = snapshotFormatV1
+	}
+	buf = append(buf, format)
 	buf = binary.AppendVarint(buf, f.now)
 	buf = binary.AppendUvarint(buf, f.index)
 	buf = appendString(buf, f.leader)
@@ -98,6 +109,10 @@ func (f *fsm) encodeState(buf []byte) []byte {
 		buf = appendString(buf, key)
 		buf = appendResult(buf, r)
 	})
+	if format >= snapshotFormat {
+		buf = binary.AppendUvarint(buf, uint64(f.limits.maxLocks))
+		buf = binary.AppendUvarint(buf, uint64(f.limits.maxWaiters))
+	}
 	return buf
 }
 
@@ -110,11 +125,13 @@ type fsmState struct {
 	dedupe  dedupeTable
 	members map[string]string
 	leader  string
+	limits  limits
 }
 
 func decodeState(data []byte) (*fsmState, error) {
 	d := decoder{buf: data}
-	if d.byte() != snapshotFormat {
+	format := d.byte()
+	if format != snapshotFormatV1 && format != snapshotFormat {
 		return nil, errCorrupt
 	}
 	st := &fsmState{locks: make(map[string]*fsmLock), dedupe: newDedupeTable()}
@@ -160,6 +177,13 @@ func decodeState(data []byte) (*fsmState, error) {
 			d.fail()
 		}
 		st.dedupe.put(key, r)
+	}
+	if format >= snapshotFormat {
+		st.limits = limits{maxLocks: d.limit(), maxWaiters: d.limit()}
+		if st.limits.isZero() {
+			// An encoder of ours writes format 1 then.
+			d.fail()
+		}
 	}
 	if d.err != nil || len(d.buf) != 0 {
 		return nil, errCorrupt

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -121,7 +122,8 @@ func errorFromDetail(ed *raftpb.ErrorDetail) *backend.Error {
 //	Unavailable                  CodeUnavailable (retryable: connection refused, reset, node gone)
 //	DeadlineExceeded             CodeTimeout
 //	Canceled                     CodeUnavailable (the server or the connection ended the call)
-//	ResourceExhausted            CodeResourceExhausted (a message over the size limit)
+//	ResourceExhausted            CodeResourceExhausted (a message over the size limit: not
+//	                             retryable, since the same message meets the same limit)
 //	Unimplemented                CodeNotSupported (a server without that call)
 //	InvalidArgument, OutOfRange  CodeInvalidArgument
 //	Internal, DataLoss           CodeInternal (including a message that did not decode)
@@ -147,7 +149,7 @@ func errorFromStatus(ctx context.Context, lockID string, err error) error {
 	if ed := errorDetailOf(st); ed != nil {
 		return errorFromDetail(ed)
 	}
-	code := backend.CodeUnknown
+	code, msg := backend.CodeUnknown, st.Message()
 	switch st.Code() {
 	case codes.Unavailable:
 		code = backend.CodeUnavailable
@@ -161,6 +163,11 @@ func errorFromStatus(ctx context.Context, lockID string, err error) error {
 		}
 	case codes.ResourceExhausted:
 		code = backend.CodeResourceExhausted
+		if strings.Contains(msg, "larger than max") {
+			// gRPC's text says "received" from the receiver's side, which
+			// for a request is the node: name the setting that decides.
+			msg = "message over the size limit (a node takes requests up to its MaxRequestBytes): " + msg
+		}
 	case codes.Unimplemented:
 		code = backend.CodeNotSupported
 	case codes.InvalidArgument, codes.OutOfRange:
@@ -168,5 +175,5 @@ func errorFromStatus(ctx context.Context, lockID string, err error) error {
 	case codes.Internal, codes.DataLoss:
 		code = backend.CodeInternal
 	}
-	return &backend.Error{Code: code, Message: st.Message(), LockID: lockID, Err: err}
+	return &backend.Error{Code: code, Message: msg, LockID: lockID, Err: err}
 }

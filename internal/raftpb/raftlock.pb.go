@@ -2063,6 +2063,60 @@ func (x *Member) GetLeader() bool {
 	return false
 }
 
+type ForceReleaseRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LockId string                 `protobuf:"bytes,1,opt,name=lock_id,json=lockId,proto3" json:"lock_id,omitempty"`
+	// The same on every resend of one request: a resend after a lost answer
+	// gets the first answer and never ends a second grant.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForceReleaseRequest) Reset() {
+	*x = ForceReleaseRequest{}
+	mi := &file_raftlock_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForceReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForceReleaseRequest) ProtoMessage() {}
+
+func (x *ForceReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_raftlock_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForceReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ForceReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_raftlock_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ForceReleaseRequest) GetLockId() string {
+	if x != nil {
+		return x.LockId
+	}
+	return ""
+}
+
+func (x *ForceReleaseRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type GetCapabilitiesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2071,7 +2125,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_raftlock_proto_msgTypes[32]
+	mi := &file_raftlock_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2137,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftlock_proto_msgTypes[32]
+	mi := &file_raftlock_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2150,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_raftlock_proto_rawDescGZIP(), []int{32}
+	return file_raftlock_proto_rawDescGZIP(), []int{33}
 }
 
 type Capabilities struct {
@@ -2115,7 +2169,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_raftlock_proto_msgTypes[33]
+	mi := &file_raftlock_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2181,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_raftlock_proto_msgTypes[33]
+	mi := &file_raftlock_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2194,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_raftlock_proto_rawDescGZIP(), []int{33}
+	return file_raftlock_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Capabilities) GetFifo() bool {
@@ -2217,7 +2271,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_raftlock_proto_msgTypes[34]
+	mi := &file_raftlock_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2283,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_raftlock_proto_msgTypes[34]
+	mi := &file_raftlock_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2296,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_raftlock_proto_rawDescGZIP(), []int{34}
+	return file_raftlock_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ErrorDetail) GetCode() uint32 {
@@ -2461,7 +2515,11 @@ const file_raftlock_proto_rawDesc = "" +
 	"\vapi_address\x18\x03 \x01(\tR\n" +
 	"apiAddress\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\x18\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"M\n" +
+	"\x13ForceReleaseRequest\x12\x17\n" +
+	"\alock_id\x18\x01 \x01(\tR\x06lockId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\xa4\x02\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04fifo\x18\x01 \x01(\bR\x04fifo\x12\x1e\n" +
@@ -2482,7 +2540,7 @@ const file_raftlock_proto_rawDesc = "" +
 	"\alock_id\x18\x03 \x01(\tR\x06lockId\x12\x14\n" +
 	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\tR\x06leader\x12*\n" +
-	"\x11retry_after_nanos\x18\x06 \x01(\x03R\x0fretryAfterNanos2\xbe\b\n" +
+	"\x11retry_after_nanos\x18\x06 \x01(\x03R\x0fretryAfterNanos2\x83\t\n" +
 	"\bRaftLock\x12E\n" +
 	"\aAcquire\x12\x18.raftlock.v1.AcquireCall\x1a\x1c.raftlock.v1.AcquireResponse(\x010\x01\x12G\n" +
 	"\n" +
@@ -2500,7 +2558,8 @@ const file_raftlock_proto_rawDesc = "" +
 	"\x04Join\x12\x18.raftlock.v1.JoinRequest\x1a\x19.raftlock.v1.JoinResponse\x12>\n" +
 	"\x05Leave\x12\x19.raftlock.v1.LeaveRequest\x1a\x1a.raftlock.v1.LeaveResponse\x12D\n" +
 	"\aMembers\x12\x1b.raftlock.v1.MembersRequest\x1a\x1c.raftlock.v1.MembersResponse\x12Q\n" +
-	"\x0fGetCapabilities\x12#.raftlock.v1.GetCapabilitiesRequest\x1a\x19.raftlock.v1.CapabilitiesB.Z,github.com/raftlock/raftlock/internal/raftpbb\x06proto3"
+	"\x0fGetCapabilities\x12#.raftlock.v1.GetCapabilitiesRequest\x1a\x19.raftlock.v1.Capabilities\x12C\n" +
+	"\fForceRelease\x12 .raftlock.v1.ForceReleaseRequest\x1a\x11.raftlock.v1.LockB.Z,github.com/raftlock/raftlock/internal/raftpbb\x06proto3"
 
 var (
 	file_raftlock_proto_rawDescOnce sync.Once
@@ -2514,7 +2573,7 @@ func file_raftlock_proto_rawDescGZIP() []byte {
 	return file_raftlock_proto_rawDescData
 }
 
-var file_raftlock_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_raftlock_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_raftlock_proto_goTypes = []any{
 	(*Lock)(nil),                    // 0: raftlock.v1.Lock
 	(*Waiter)(nil),                  // 1: raftlock.v1.Waiter
@@ -2548,30 +2607,31 @@ var file_raftlock_proto_goTypes = []any{
 	(*MembersRequest)(nil),          // 29: raftlock.v1.MembersRequest
 	(*MembersResponse)(nil),         // 30: raftlock.v1.MembersResponse
 	(*Member)(nil),                  // 31: raftlock.v1.Member
-	(*GetCapabilitiesRequest)(nil),  // 32: raftlock.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 33: raftlock.v1.Capabilities
-	(*ErrorDetail)(nil),             // 34: raftlock.v1.ErrorDetail
-	nil,                             // 35: raftlock.v1.Lock.MetadataEntry
-	nil,                             // 36: raftlock.v1.AcquireRequest.MetadataEntry
-	nil,                             // 37: raftlock.v1.ListFilter.MetadataEntry
-	nil,                             // 38: raftlock.v1.EnqueueWaiterRequest.MetadataEntry
-	nil,                             // 39: raftlock.v1.Status.DetailsEntry
+	(*ForceReleaseRequest)(nil),     // 32: raftlock.v1.ForceReleaseRequest
+	(*GetCapabilitiesRequest)(nil),  // 33: raftlock.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 34: raftlock.v1.Capabilities
+	(*ErrorDetail)(nil),             // 35: raftlock.v1.ErrorDetail
+	nil,                             // 36: raftlock.v1.Lock.MetadataEntry
+	nil,                             // 37: raftlock.v1.AcquireRequest.MetadataEntry
+	nil,                             // 38: raftlock.v1.ListFilter.MetadataEntry
+	nil,                             // 39: raftlock.v1.EnqueueWaiterRequest.MetadataEntry
+	nil,                             // 40: raftlock.v1.Status.DetailsEntry
 }
 var file_raftlock_proto_depIdxs = []int32{
-	35, // 0: raftlock.v1.Lock.metadata:type_name -> raftlock.v1.Lock.MetadataEntry
+	36, // 0: raftlock.v1.Lock.metadata:type_name -> raftlock.v1.Lock.MetadataEntry
 	0,  // 1: raftlock.v1.LockInfo.lock:type_name -> raftlock.v1.Lock
 	1,  // 2: raftlock.v1.LockInfo.waiters:type_name -> raftlock.v1.Waiter
 	5,  // 3: raftlock.v1.AcquireCall.request:type_name -> raftlock.v1.AcquireRequest
 	4,  // 4: raftlock.v1.AcquireCall.cancel:type_name -> raftlock.v1.AcquireCancel
-	36, // 5: raftlock.v1.AcquireRequest.metadata:type_name -> raftlock.v1.AcquireRequest.MetadataEntry
+	37, // 5: raftlock.v1.AcquireRequest.metadata:type_name -> raftlock.v1.AcquireRequest.MetadataEntry
 	0,  // 6: raftlock.v1.AcquireResponse.lock:type_name -> raftlock.v1.Lock
-	37, // 7: raftlock.v1.ListFilter.metadata:type_name -> raftlock.v1.ListFilter.MetadataEntry
+	38, // 7: raftlock.v1.ListFilter.metadata:type_name -> raftlock.v1.ListFilter.MetadataEntry
 	11, // 8: raftlock.v1.GetLocksRequest.filter:type_name -> raftlock.v1.ListFilter
 	2,  // 9: raftlock.v1.GetLocksResponse.locks:type_name -> raftlock.v1.LockInfo
-	38, // 10: raftlock.v1.EnqueueWaiterRequest.metadata:type_name -> raftlock.v1.EnqueueWaiterRequest.MetadataEntry
+	39, // 10: raftlock.v1.EnqueueWaiterRequest.metadata:type_name -> raftlock.v1.EnqueueWaiterRequest.MetadataEntry
 	0,  // 11: raftlock.v1.EnqueueWaiterResponse.lock:type_name -> raftlock.v1.Lock
 	22, // 12: raftlock.v1.Status.peers:type_name -> raftlock.v1.PeerStatus
-	39, // 13: raftlock.v1.Status.details:type_name -> raftlock.v1.Status.DetailsEntry
+	40, // 13: raftlock.v1.Status.details:type_name -> raftlock.v1.Status.DetailsEntry
 	31, // 14: raftlock.v1.MembersResponse.members:type_name -> raftlock.v1.Member
 	3,  // 15: raftlock.v1.RaftLock.Acquire:input_type -> raftlock.v1.AcquireCall
 	5,  // 16: raftlock.v1.RaftLock.TryAcquire:input_type -> raftlock.v1.AcquireRequest
@@ -2587,24 +2647,26 @@ var file_raftlock_proto_depIdxs = []int32{
 	25, // 26: raftlock.v1.RaftLock.Join:input_type -> raftlock.v1.JoinRequest
 	27, // 27: raftlock.v1.RaftLock.Leave:input_type -> raftlock.v1.LeaveRequest
 	29, // 28: raftlock.v1.RaftLock.Members:input_type -> raftlock.v1.MembersRequest
-	32, // 29: raftlock.v1.RaftLock.GetCapabilities:input_type -> raftlock.v1.GetCapabilitiesRequest
-	6,  // 30: raftlock.v1.RaftLock.Acquire:output_type -> raftlock.v1.AcquireResponse
-	6,  // 31: raftlock.v1.RaftLock.TryAcquire:output_type -> raftlock.v1.AcquireResponse
-	8,  // 32: raftlock.v1.RaftLock.Release:output_type -> raftlock.v1.ReleaseResponse
-	0,  // 33: raftlock.v1.RaftLock.Renew:output_type -> raftlock.v1.Lock
-	2,  // 34: raftlock.v1.RaftLock.GetLockInfo:output_type -> raftlock.v1.LockInfo
-	13, // 35: raftlock.v1.RaftLock.GetLocks:output_type -> raftlock.v1.GetLocksResponse
-	15, // 36: raftlock.v1.RaftLock.EnqueueWaiter:output_type -> raftlock.v1.EnqueueWaiterResponse
-	17, // 37: raftlock.v1.RaftLock.CancelWait:output_type -> raftlock.v1.CancelWaitResponse
-	19, // 38: raftlock.v1.RaftLock.GetBackoffAdvice:output_type -> raftlock.v1.BackoffAdvice
-	21, // 39: raftlock.v1.RaftLock.GetStatus:output_type -> raftlock.v1.Status
-	24, // 40: raftlock.v1.RaftLock.Health:output_type -> raftlock.v1.HealthResponse
-	26, // 41: raftlock.v1.RaftLock.Join:output_type -> raftlock.v1.JoinResponse
-	28, // 42: raftlock.v1.RaftLock.Leave:output_type -> raftlock.v1.LeaveResponse
-	30, // 43: raftlock.v1.RaftLock.Members:output_type -> raftlock.v1.MembersResponse
-	33, // 44: raftlock.v1.RaftLock.GetCapabilities:output_type -> raftlock.v1.Capabilities
-	30, // [30:45] is the sub-list for method output_type
-	15, // [15:30] is the sub-list for method input_type
+	33, // 29: raftlock.v1.RaftLock.GetCapabilities:input_type -> raftlock.v1.GetCapabilitiesRequest
+	32, // 30: raftlock.v1.RaftLock.ForceRelease:input_type -> raftlock.v1.ForceReleaseRequest
+	6,  // 31: raftlock.v1.RaftLock.Acquire:output_type -> raftlock.v1.AcquireResponse
+	6,  // 32: raftlock.v1.RaftLock.TryAcquire:output_type -> raftlock.v1.AcquireResponse
+	8,  // 33: raftlock.v1.RaftLock.Release:output_type -> raftlock.v1.ReleaseResponse
+	0,  // 34: raftlock.v1.RaftLock.Renew:output_type -> raftlock.v1.Lock
+	2,  // 35: raftlock.v1.RaftLock.GetLockInfo:output_type -> raftlock.v1.LockInfo
+	13, // 36: raftlock.v1.RaftLock.GetLocks:output_type -> raftlock.v1.GetLocksResponse
+	15, // 37: raftlock.v1.RaftLock.EnqueueWaiter:output_type -> raftlock.v1.EnqueueWaiterResponse
+	17, // 38: raftlock.v1.RaftLock.CancelWait:output_type -> raftlock.v1.CancelWaitResponse
+	19, // 39: raftlock.v1.RaftLock.GetBackoffAdvice:output_type -> raftlock.v1.BackoffAdvice
+	21, // 40: raftlock.v1.RaftLock.GetStatus:output_type -> raftlock.v1.Status
+	24, // 41: raftlock.v1.RaftLock.Health:output_type -> raftlock.v1.HealthResponse
+	26, // 42: raftlock.v1.RaftLock.Join:output_type -> raftlock.v1.JoinResponse
+	28, // 43: raftlock.v1.RaftLock.Leave:output_type -> raftlock.v1.LeaveResponse
+	30, // 44: raftlock.v1.RaftLock.Members:output_type -> raftlock.v1.MembersResponse
+	34, // 45: raftlock.v1.RaftLock.GetCapabilities:output_type -> raftlock.v1.Capabilities
+	0,  // 46: raftlock.v1.RaftLock.ForceRelease:output_type -> raftlock.v1.Lock
+	31, // [31:47] is the sub-list for method output_type
+	15, // [15:31] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name
@@ -2625,7 +2687,7 @@ func file_raftlock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftlock_proto_rawDesc), len(file_raftlock_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

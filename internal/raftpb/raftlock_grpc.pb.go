@@ -45,6 +45,7 @@ const (
 	RaftLock_Leave_FullMethodName            = "/raftlock.v1.RaftLock/Leave"
 	RaftLock_Members_FullMethodName          = "/raftlock.v1.RaftLock/Members"
 	RaftLock_GetCapabilities_FullMethodName  = "/raftlock.v1.RaftLock/GetCapabilities"
+	RaftLock_ForceRelease_FullMethodName     = "/raftlock.v1.RaftLock/ForceRelease"
 )
 
 // RaftLockClient is the client API for RaftLock service.
@@ -94,6 +95,11 @@ type RaftLockClient interface {
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	// GetCapabilities says what the store can do; any node answers.
 	GetCapabilities(ctx context.Context, in *GetCapabilitiesRequest, opts ...grpc.CallOption) (*Capabilities, error)
+	// ForceRelease is for operators: it ends whatever grant the lock has,
+	// without the owner's credentials, and hands the lock to the head waiter
+	// as a Release would. It answers the grant it ended, or an ErrorDetail
+	// with code backend.CodeNotFound when nobody holds the lock.
+	ForceRelease(ctx context.Context, in *ForceReleaseRequest, opts ...grpc.CallOption) (*Lock, error)
 }
 
 type raftLockClient struct {
@@ -257,6 +263,16 @@ func (c *raftLockClient) GetCapabilities(ctx context.Context, in *GetCapabilitie
 	return out, nil
 }
 
+func (c *raftLockClient) ForceRelease(ctx context.Context, in *ForceReleaseRequest, opts ...grpc.CallOption) (*Lock, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lock)
+	err := c.cc.Invoke(ctx, RaftLock_ForceRelease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RaftLockServer is the server API for RaftLock service.
 // All implementations must embed UnimplementedRaftLockServer
 // for forward compatibility.
@@ -304,6 +320,11 @@ type RaftLockServer interface {
 	Members(context.Context, *MembersRequest) (*MembersResponse, error)
 	// GetCapabilities says what the store can do; any node answers.
 	GetCapabilities(context.Context, *GetCapabilitiesRequest) (*Capabilities, error)
+	// ForceRelease is for operators: it ends whatever grant the lock has,
+	// without the owner's credentials, and hands the lock to the head waiter
+	// as a Release would. It answers the grant it ended, or an ErrorDetail
+	// with code backend.CodeNotFound when nobody holds the lock.
+	ForceRelease(context.Context, *ForceReleaseRequest) (*Lock, error)
 	mustEmbedUnimplementedRaftLockServer()
 }
 
@@ -358,6 +379,9 @@ func (UnimplementedRaftLockServer) Members(context.Context, *MembersRequest) (*M
 }
 func (UnimplementedRaftLockServer) GetCapabilities(context.Context, *GetCapabilitiesRequest) (*Capabilities, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetCapabilities not implemented")
+}
+func (UnimplementedRaftLockServer) ForceRelease(context.Context, *ForceReleaseRequest) (*Lock, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ForceRelease not implemented")
 }
 func (UnimplementedRaftLockServer) mustEmbedUnimplementedRaftLockServer() {}
 func (UnimplementedRaftLockServer) testEmbeddedByValue()                  {}
@@ -639,6 +663,24 @@ func _RaftLock_GetCapabilities_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RaftLock_ForceRelease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForceReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RaftLockServer).ForceRelease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RaftLock_ForceRelease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RaftLockServer).ForceRelease(ctx, req.(*ForceReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RaftLock_ServiceDesc is the grpc.ServiceDesc for RaftLock service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -701,6 +743,10 @@ var RaftLock_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCapabilities",
 			Handler:    _RaftLock_GetCapabilities_Handler,
+		},
+		{
+			MethodName: "ForceRelease",
+			Handler:    _RaftLock_ForceRelease_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -293,6 +293,13 @@ func (c *Client) GetLocks(ctx context.Context, req *GetLocksRequest) (*GetLocksR
 // Capabilities implements RaftLockClient.
 func (c *Client) Capabilities() Capabilities { return c.caps }
 
+// Driver returns the driver the client wraps, for what only some stores can
+// do (a Raft cluster's membership, an operator's force-release): find it by
+// type assertion. Calls made on it directly skip the client's validation,
+// retries, timeouts and metrics. The client still owns the driver: close
+// the client, not the driver.
+func (c *Client) Driver() backend.Driver { return c.driver }
+
 // Close implements RaftLockClient: it closes the driver, which wakes every
 // call blocked in it with ErrClientClosed. Later calls fail with
 // ErrClientClosed; closing again does nothing.

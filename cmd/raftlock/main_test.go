@@ -92,6 +92,17 @@ func TestRunCommands(t *testing.T) {
 		{"serve -h", []string{"serve", "-h"}, exitOK, []string{"--data-dir directory", "[$RAFTLOCK_DATA_DIR]"}, ""},
 		{"serve --help", []string{"serve", "--help"}, exitOK, []string{"Usage: raftlock serve [flags]"}, ""},
 		{"help unknown", []string{"help", "frobnicate"}, exitUsage, nil, `raftlock help: unknown command "frobnicate" (see raftlock help)`},
+		{"help lists client commands", []string{"help"}, exitOK, []string{"lock run", "lock release", "list", "members", "Exit status:", "75   held"}, ""},
+		{"help lock", []string{"help", "lock"}, exitOK, []string{"raftlock lock <subcommand>", "acquire"}, ""},
+		{"help lock run", []string{"help", "lock", "run"}, exitOK, []string{"-- COMMAND [ARG...]", "--grace duration", "[$RAFTLOCK_STORE]", "RAFTLOCK_TOKEN"}, ""},
+		{"lock run -h", []string{"lock", "run", "-h"}, exitOK, []string{"Usage: raftlock lock run"}, ""},
+		{"info --help", []string{"info", "--help"}, exitOK, []string{"Usage: raftlock info [flags] LOCK", "--json"}, ""},
+		{"release help", []string{"help", "lock", "release"}, exitOK, []string{"--force\n", "raftlock lock release --force --lock ID"}, ""},
+		{"help lock unknown", []string{"help", "lock", "frob"}, exitUsage, nil, `raftlock help: unknown command "lock frob" (see raftlock help)`},
+		{"help too deep", []string{"help", "info", "more"}, exitUsage, nil, "raftlock help: too many arguments (usage: raftlock help [command])"},
+		{"lock alone", []string{"lock"}, exitUsage, nil, "raftlock lock: missing subcommand (see raftlock help lock)"},
+		{"lock unknown", []string{"lock", "grab"}, exitUsage, nil, `raftlock lock: unknown subcommand "grab" (see raftlock help lock)`},
+		{"lock -h", []string{"lock", "-h"}, exitOK, []string{"renew"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -62,17 +62,22 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	o.logFormat = "text"
 	fs.Var(&o.logFormat, "log-format", "log `format` on standard error: text or json")
 	fs.Var(&o.logLevel, "log-level", "least `level` logged: debug, info, warn or error")
+	fs.String(configFlag, "", "read settings from this `file` of name = value lines; the environment and the flags win over it")
 	limitFlags(fs, &o.cfg)
 	observeFlags(fs, &o.observe)
 	securityFlags(fs, &o.security)
 	return fs
 }
 
-// parseServe reads serve's command line: the environment first, then the
-// flags, which override it. lookupEnv is os.LookupEnv outside tests.
+// parseServe reads serve's command line: the config file first, then the
+// environment, then the flags, each overriding the one before. lookupEnv
+// is os.LookupEnv outside tests.
 func parseServe(args []string, lookupEnv func(string) (string, bool)) (*serveOptions, error) {
 	o := new(serveOptions)
 	fs := serveFlags(o)
+	if err := applyConfig(fs, args, lookupEnv); err != nil {
+		return nil, err
+	}
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return nil, err
 	}
@@ -131,13 +136,14 @@ func (o *serveOptions) check() error {
 
 // applyEnv sets every flag whose environment variable is set and not empty.
 // Empty counts as unset because orchestrators often pass every variable of a
-// template, filled in or not.
+// template, filled in or not. Flags that only the command line may set
+// (commandLineOnly) have no variable.
 func applyEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
 		v, ok := lookupEnv(name)
-		if err != nil || !ok || v == "" {
+		if err != nil || !ok || v == "" || !fromEnvironment(f) {
 			return
 		}
 		if e := fs.Set(f.Name, v); e != nil {
@@ -255,6 +261,18 @@ flag's name in upper case with - turned into _, so RAFTLOCK_NODE_ID sets
 --node-id. A flag on the command line wins over its variable; empty
 variables are ignored.
 
+Settings can also come from a file named by --config (or RAFTLOCK_CONFIG):
+one "name = value" per line, name being a flag's name without dashes, the
+value optionally in double quotes; blank lines and lines starting with #
+are ignored, and an unknown name is an error. So a setting comes from the
+command line if given there, else from its variable, else from the file,
+else it is the default:
+
+	# node 1
+	node-id  = n1
+	data-dir = /var/lib/raftlock/n1
+	join     = 10.0.0.2:7100,10.0.0.3:7100
+
 Flags:
 `)
 	printFlags(w, serveFlags(new(serveOptions)))
@@ -275,6 +293,10 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			// Zero: the usage says what it means.
 		default:
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		if !fromEnvironment(f) {
+			fmt.Fprintln(w)
+			return
 		}
 		fmt.Fprintf(w, "\n    \t[$%s]\n", envName(f.Name))
 	})

@@ -133,8 +133,17 @@ type Config struct {
 	// client API. Calls of an embedded driver are bound to the identity
 	// of the node's own certificate, on the node and on the leader it
 	// forwards them to. Reads and admin calls name no client ID and are
-	// not bound. Set it alike on every node of a cluster.
+	// not bound (see AdminIdentities). Set it alike on every node of a
+	// cluster.
 	BindClientIDs bool
+	// AdminIdentities lists the client certificate identities that may
+	// make operator calls (Join, Leave, ForceRelease) through the client
+	// API when it requires client certificates; the nodes themselves (a
+	// certificate their CAs verify) always may. Give clients certificates
+	// from a CA of their own (TLSFiles.ClientCAFile), or every client
+	// counts as a node. Without client certificates on the API, operator
+	// calls are open to whoever reaches it, as every other call is.
+	AdminIdentities []string
 
 	// RateLimit bounds the calls each client makes to this node's client
 	// API, in calls per second on average, with bursts of up to RateBurst

@@ -26,6 +26,7 @@ import (
 type apiGuard struct {
 	bind    bool         // Config.BindClientIDs
 	limiter *rateLimiter // nil: no rate limit
+	admin   *adminCheck  // nil: operator calls are not restricted
 }
 
 // serverOptions installs the guard. Chained interceptors add to those of
@@ -50,6 +51,11 @@ func (g *apiGuard) unary(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if guarded(info.FullMethod) {
 		if err := g.admit(ctx, req); err != nil {
 			return nil, err
+		}
+		if g.admin != nil && adminMethod(info.FullMethod) {
+			if e := g.admin.admit(ctx, info.FullMethod); e != nil {
+				return nil, bindingStatus(e)
+			}
 		}
 	}
 	return handler(ctx, req)

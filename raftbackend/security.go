@@ -64,6 +64,7 @@ type nodeSecurity struct {
 	raftClient func() *tls.Config               // for each Raft dial
 	dialCreds  credentials.TransportCredentials // the node's own API dials; nil: plaintext
 	identity   func() string                    // the identity of the node's own certificate
+	reloader   *tlsReloader                     // the TLS files, when the node has them
 	bind       bool
 	guard      *apiGuard // nil: neither binding nor rate limit
 }
@@ -84,6 +85,7 @@ func newNodeSecurity(cfg Config, log *slog.Logger) (*nodeSecurity, error) {
 		s.raftClient = r.clientConfig
 		s.dialCreds = newClientCreds(r.clientConfig, cfg.TLS.ServerName)
 		s.identity = r.identity
+		s.reloader = r
 	case cfg.ServerTLS != nil:
 		s.apiCreds = credentials.NewTLS(cfg.ServerTLS)
 		s.raftServer = raftServerConfig(cfg.ServerTLS, cfg.ClientTLS.RootCAs)
@@ -92,8 +94,17 @@ func newNodeSecurity(cfg Config, log *slog.Logger) (*nodeSecurity, error) {
 		s.dialCreds = staticClientCreds(client)
 		s.identity = func() string { return tlsConfigIdentity(client) }
 	}
-	if cfg.BindClientIDs || cfg.RateLimit > 0 {
-		s.guard = &apiGuard{bind: cfg.BindClientIDs}
+	var admin *adminCheck
+	switch {
+	case cfg.TLS != nil && cfg.TLS.ClientCAFile != "":
+		r := s.reloader
+		admin = &adminCheck{identities: cfg.AdminIdentities, nodeRoots: func() *x509.CertPool { return r.current().roots }}
+	case cfg.ServerTLS != nil && cfg.ServerTLS.ClientAuth == tls.RequireAndVerifyClientCert:
+		roots := cfg.ClientTLS.RootCAs
+		admin = &adminCheck{identities: cfg.AdminIdentities, nodeRoots: func() *x509.CertPool { return roots }}
+	}
+	if cfg.BindClientIDs || cfg.RateLimit > 0 || admin != nil {
+		s.guard = &apiGuard{bind: cfg.BindClientIDs, admin: admin}
 		if cfg.RateLimit > 0 {
 			s.guard.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
 		}

@@ -16,6 +16,7 @@ import (
 type securityOptions struct {
 	cert, key, ca, clientCA, serverName string
 	bindClientIDs                       bool
+	adminIdentities                     []string
 	rateLimit                           float64
 	rateBurst                           int
 }
@@ -32,6 +33,11 @@ func securityFlags(fs *flag.FlagSet, o *securityOptions) {
 	fs.StringVar(&o.serverName, "tls-server-name", "", "`name` peers' certificates are verified against, when not the host dialled")
 	fs.BoolVar(&o.bindClientIDs, "bind-client-ids", false, "accept a lock call only if its client ID is the identity of the caller's certificate "+
 		"(first URI SAN, else DNS SAN, else common name) or starts with it and \"/\"; needs --tls-client-ca")
+	fs.Func("admin-identities", "client certificate `identities`, comma-separated, that may join or remove nodes and force-release locks "+
+		"through the API (the nodes themselves always may); needs --tls-client-ca, whose CA should not also sign the nodes", func(v string) error {
+		o.adminIdentities = splitList(v)
+		return nil
+	})
 	fs.Float64Var(&o.rateLimit, "rate-limit", 0, "`calls` per second each client may make to this node's API, on average: "+
 		"a client is its certificate's identity, else its client ID, else its IP address; 0 for no limit")
 	fs.IntVar(&o.rateBurst, "rate-burst", 0, "`calls` a client may make at once under --rate-limit (default --rate-limit rounded up)")
@@ -56,6 +62,8 @@ func (o *securityOptions) check() error {
 		return errors.New("--tls-client-ca needs --tls-cert, --tls-key and --tls-ca")
 	case !tlsOn && o.serverName != "":
 		return errors.New("--tls-server-name needs --tls-cert, --tls-key and --tls-ca")
+	case len(o.adminIdentities) > 0 && o.clientCA == "":
+		return errors.New("--admin-identities needs --tls-client-ca: without client certificates no caller has an identity")
 	case o.bindClientIDs && o.clientCA == "":
 		return errors.New("--bind-client-ids needs client certificates: set --tls-client-ca")
 	case math.IsNaN(o.rateLimit) || math.IsInf(o.rateLimit, 0) || o.rateLimit < 0:
@@ -78,6 +86,7 @@ func (o *securityOptions) configure(cfg *raftbackend.Config, logger *slog.Logger
 		}
 	}
 	cfg.BindClientIDs = o.bindClientIDs
+	cfg.AdminIdentities = o.adminIdentities
 	cfg.RateLimit, cfg.RateBurst = o.rateLimit, o.rateBurst
 	switch {
 	case cfg.TLS == nil:

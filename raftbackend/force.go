@@ -154,6 +154,7 @@ func (f *fsm) forceRelease(c *command, index uint64) result {
 			Message: "the lock changed hands: it is held at another version than the one read"}}
 	}
 	ended := l.grant()
+	f.stats.released() // counted with the releases: the grant ended before its lease did
 	return result{lock: ended, next: f.vacate(l, index)}
 }
 

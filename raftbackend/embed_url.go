@@ -125,17 +125,10 @@ func parseEmbedURL(u *url.URL) (Config, error) {
 	for key, vals := range u.Query() {
 		v := vals[len(vals)-1]
 		var err error
+		if tlsFiles.setURLParam(key, v, true) {
+			continue
+		}
 		switch key {
-		case "cert_file":
-			tlsFiles.CertFile = v
-		case "key_file":
-			tlsFiles.KeyFile = v
-		case "ca_file":
-			tlsFiles.CAFile = v
-		case "client_ca_file":
-			tlsFiles.ClientCAFile = v
-		case "server_name":
-			tlsFiles.ServerName = v
 		case "bind_client_ids":
 			cfg.BindClientIDs, err = strconv.ParseBool(v)
 		case "rate_limit":

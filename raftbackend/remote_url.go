@@ -111,14 +111,8 @@ func parseRemoteURL(u *url.URL) ([]string, []RemoteOption, *backend.Error) {
 				return bad("tls=%q: want true or false", v)
 			}
 			useTLS = v
-		case "ca_file":
-			tlsFiles.CAFile = v
-		case "cert_file":
-			tlsFiles.CertFile = v
-		case "key_file":
-			tlsFiles.KeyFile = v
-		case "server_name":
-			tlsFiles.ServerName = v
+		case "ca_file", "cert_file", "key_file", "server_name":
+			tlsFiles.setURLParam(key, v, false)
 		default:
 			return bad("unknown parameter %q (known: max_redirects, cancel_grace, tls, ca_file, cert_file, key_file, server_name)", key)
 		}

@@ -363,3 +363,27 @@ func (c *clientCreds) OverrideServerName(name string) error {
 	c.serverName = name
 	return nil
 }
+
+// setURLParam sets the field that the raft:// or raft+embed:// URL
+// parameter key names and reports whether it names one; client_ca_file
+// counts only where a client CA means something (a node's own listener).
+func (f *TLSFiles) setURLParam(key, v string, node bool) bool {
+	switch key {
+	case "cert_file":
+		f.CertFile = v
+	case "key_file":
+		f.KeyFile = v
+	case "ca_file":
+		f.CAFile = v
+	case "server_name":
+		f.ServerName = v
+	case "client_ca_file":
+		if !node {
+			return false
+		}
+		f.ClientCAFile = v
+	default:
+		return false
+	}
+	return true
+}

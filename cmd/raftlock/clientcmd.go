@@ -230,6 +230,18 @@ func cliRetryPolicy() raftlock.RetryPolicy {
 	return p
 }
 
+// connect bounds ctx by --timeout and opens the store under it: what most
+// commands do first. The caller defers cancel once err is nil.
+func (inv *invocation) connect(ctx context.Context) (context.Context, *raftlock.Client, context.CancelFunc, error) {
+	ctx, cancel := inv.bounded(ctx)
+	c, err := inv.open(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, c, cancel, nil
+}
+
 // bounded is ctx bounded by --timeout.
 func (inv *invocation) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, inv.timeout)

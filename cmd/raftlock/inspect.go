@@ -28,12 +28,11 @@ exist: info then fails with the not-found status.`,
 	setup: func(fs *flag.FlagSet) action {
 		return func(ctx context.Context, inv *invocation) error {
 			lockID := inv.args[0]
-			ctx, cancel := inv.bounded(ctx)
-			defer cancel()
-			c, err := inv.open(ctx)
+			ctx, c, cancel, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			info, err := c.GetLockInfo(ctx, &raftlock.GetLockInfoRequest{LockID: lockID, IncludeWaiters: true})
 			if err != nil {
 				return err
@@ -99,12 +98,11 @@ their waiters). It reads every page the store returns, up to --limit locks.`,
 			if limit < 0 {
 				return usagef("--limit must not be negative")
 			}
-			ctx, cancel := inv.bounded(ctx)
-			defer cancel()
-			c, err := inv.open(ctx)
+			ctx, c, cancel, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			f := raftlock.LockFilter{Owner: owner, OnlyHeld: held}
 			locks, err := listLocks(ctx, c, f, prefix, limit)
 			if err != nil {
@@ -178,12 +176,11 @@ store's own details and, for a replicated store, its peers.`,
 	output: true,
 	setup: func(fs *flag.FlagSet) action {
 		return func(ctx context.Context, inv *invocation) error {
-			ctx, cancel := inv.bounded(ctx)
-			defer cancel()
-			c, err := inv.open(ctx)
+			ctx, c, cancel, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			st, err := c.GetStatus(ctx)
 			if err != nil {
 				return err
@@ -279,12 +276,11 @@ status. Fit for a readiness probe.`,
 	output: true,
 	setup: func(fs *flag.FlagSet) action {
 		return func(ctx context.Context, inv *invocation) error {
-			ctx, cancel := inv.bounded(ctx)
-			defer cancel()
-			c, err := inv.open(ctx)
+			ctx, c, cancel, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			h, err := c.Health(ctx)
 			if err != nil {
 				return err

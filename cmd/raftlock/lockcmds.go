@@ -205,12 +205,11 @@ never read from the environment.`,
 			if clientID == "" || version == 0 {
 				return usagef("--client-id and --version are required (or --force)")
 			}
-			ctx, cancel := inv.bounded(ctx)
-			defer cancel()
-			c, err := inv.open(ctx)
+			ctx, c, cancel, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			res, err := c.Release(ctx, &raftlock.ReleaseRequest{LockID: lockID, ClientID: clientID, Version: version})
 			if err != nil {
 				return err
@@ -225,12 +224,11 @@ func (inv *invocation) forceRelease(ctx context.Context, lockID string) error {
 	if e := backend.ValidateID("lock ID", lockID); e != nil {
 		return e
 	}
-	ctx, cancel := inv.bounded(ctx)
-	defer cancel()
-	c, err := inv.open(ctx)
+	ctx, c, cancel, err := inv.connect(ctx)
 	if err != nil {
 		return err
 	}
+	defer cancel()
 	fr, ok := c.Driver().(forceReleaser)
 	if !ok {
 		return backend.Errorf(backend.CodeNotSupported, "the store at %s has no force-release", inv.store)
@@ -294,12 +292,11 @@ it was granted; a lock that expired or was released cannot be renewed
 			if clientID == "" || version == 0 {
 				return usagef("--client-id and --version are required")
 			}
-			ctx, cancel := inv.bounded(ctx)
-			defer cancel()
-			c, err := inv.open(ctx)
+			ctx, c, cancel, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			res, err := c.Renew(ctx, &raftlock.RenewRequest{LockID: lockID, ClientID: clientID, Version: version, TTL: ttl})
 			if err != nil {
 				return err

@@ -110,8 +110,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			out[i] = []result{{err: backend.Errorf(backend.CodeInternal, "undecodable log entry %d", l.Index)}}
 			continue
 		}
-		if e.now > f.now {
-			f.now = e.now
+		if now := entryTime(&e); now > f.now {
+			f.now = now
 		}
 		res := make([]result, len(e.cmds))
 		for j := range e.cmds {
@@ -365,7 +365,7 @@ func (f *fsm) leaderChange(c *command) result {
 // ttl.
 func (f *fsm) grantTo(l *fsmLock, owner string, ttl int64, md map[string]string, index uint64) {
 	l.owner = owner
-	l.version = int64(index)
+	l.version = grantVersion(f, index)
 	l.acquiredAt = f.now
 	l.expiresAt = f.now + ttl
 	l.ttl = ttl

@@ -143,7 +143,9 @@ func parseURL(u *url.URL) (Config, *backend.Error) {
 	}
 	if u.Host != "" {
 		for _, h := range strings.Split(u.Host, ",") {
-			if h == "" || strings.ContainsAny(h, "/?#@") {
+			// Open drops a blank endpoint; a host that is only (Unicode)
+			// space is none.
+			if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/?#@") {
 				return bad("host %q is not host:port", h)
 			}
 			cfg.Endpoints = append(cfg.Endpoints, h)

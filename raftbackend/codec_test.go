@@ -2,7 +2,6 @@ package raftbackend
 
 import (
 	"encoding/json"
-	"math"
 	"reflect"
 	"testing"
 )
@@ -89,29 +88,6 @@ func BenchmarkDecodeEntry(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// FuzzDecodeEntry feeds arbitrary bytes to the log decoder: it must never
-// panic, and whatever it accepts must encode back to an entry that decodes
-// to the same value.
-func FuzzDecodeEntry(f *testing.F) {
-	e := sampleEntry()
-	f.Add(encodeEntry(nil, &e))
-	f.Add(encodeEntry(nil, &entry{}))
-	f.Add([]byte{1, 0, 1, 1, 0})
-	f.Add(encodeEntry(nil, &entry{now: 1, cmds: []command{{kind: cmdLeaderChange, node: "n1",
-		limits: limits{maxLocks: math.MaxInt64, maxWaiters: 1}}}}))
-	f.Add(mustHex(f, oldLeaderChangeEntry))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := decodeEntry(data)
-		if err != nil {
-			return
-		}
-		again, err := decodeEntry(encodeEntry(nil, &got))
-		if err != nil || !reflect.DeepEqual(again, got) {
-			t.Fatalf("accepted %x but its re-encoding does not round-trip: %v", data, err)
-		}
-	})
 }
 
 // jsonCommand mirrors command with exported fields, to measure what JSON

@@ -119,10 +119,16 @@ func parseEmbedURL(u *url.URL) (Config, error) {
 	if err != nil {
 		return bad("data directory %q: %v", dir, err)
 	}
+	// Not u.Query(), which drops a pair it cannot read: a typo would
+	// silently lose a limit or a TLS file.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return bad("query: %v", err)
+	}
 	cfg := Config{NodeID: "node1", DataDir: abs}
 	bootstrap := ""
 	var tlsFiles TLSFiles
-	for key, vals := range u.Query() {
+	for key, vals := range q {
 		v := vals[len(vals)-1]
 		var err error
 		if tlsFiles.setURLParam(key, v, true) {

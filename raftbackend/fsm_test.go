@@ -315,32 +315,3 @@ func TestSnapshotRestoresEverything(t *testing.T) {
 		t.Fatal("deadlines not rebuilt after restore")
 	}
 }
-
-func FuzzRestoreSnapshot(f *testing.F) {
-	h := newFSMHarness(f)
-	h.one(1*sec, acq("a", "c1", 10*sec))
-	w := acq("a", "c2", 3*sec)
-	w.wait = true
-	h.one(1*sec, w)
-	f.Add(h.f.encodeState(nil))
-	f.Add([]byte{snapshotFormatV1})
-	f.Add([]byte{snapshotFormat})
-	f.Add(mustHex(f, oldSnapshot))
-	h.one(2*sec, setLimits(limits{maxLocks: 100, maxWaiters: 5}))
-	f.Add(h.f.encodeState(nil))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := decodeState(data)
-		if err != nil {
-			return
-		}
-		// An accepted snapshot is a consistent state.
-		if st.limits.maxLocks < 0 || st.limits.maxWaiters < 0 {
-			t.Fatalf("accepted negative limits %+v", st.limits)
-		}
-		for id, l := range st.locks {
-			if id != l.id || l.owner == "" || l.version <= 0 {
-				t.Fatalf("accepted inconsistent lock %+v", l)
-			}
-		}
-	})
-}

@@ -136,11 +136,19 @@ func decodeState(data []byte) (*fsmState, error) {
 	}
 	st := &fsmState{locks: make(map[string]*fsmLock), dedupe: newDedupeTable()}
 	st.now = d.varint()
+	if st.now < 0 {
+		// The state-machine time starts at 0 and never goes back.
+		d.fail()
+	}
 	st.index = d.uvarint()
 	st.leader = d.string()
 	st.members = d.optionalMetadata()
 	if st.members == nil {
 		st.members = make(map[string]string)
+	}
+	if _, ok := st.members[""]; ok {
+		// SetMember and LeaderChange record only a named server.
+		d.fail()
 	}
 	n := d.count()
 	for i := 0; i < n && d.err == nil; i++ {
@@ -158,13 +166,13 @@ func decodeState(data []byte) (*fsmState, error) {
 			w.ttl, w.timeout = d.varint(), d.varint()
 			w.md = d.optionalMetadata()
 			w.enqueuedAt, w.timeoutAt = d.varint(), d.varint()
-			if w.clientID == "" || w.ttl <= 0 || l.find(w.clientID) >= 0 {
+			if !validWaiter(l, w, st.now) {
 				d.fail()
 			}
 			l.queue = append(l.queue, w)
 			st.waiters++
 		}
-		if l.id == "" || l.owner == "" || l.version <= 0 || st.locks[l.id] != nil {
+		if !validGrant(l, st.now) || st.locks[l.id] != nil {
 			d.fail()
 		}
 		st.locks[l.id] = l
@@ -190,6 +198,44 @@ func decodeState(data []byte) (*fsmState, error) {
 	}
 	return st, nil
 }
+
+// A snapshot that decodes replaces the whole state, so decodeState refuses
+// a state that applying entries cannot make (see FuzzRestoreSnapshot): the
+// state machine relies on what entries keep true, such as the order of a
+// queue, and a snapshot where it does not hold is corrupt.
+
+// validGrant reports whether l, read from a snapshot taken at state-machine
+// time now, is a grant that commands can make: held by someone, at a
+// version that is a log index, for a positive TTL, granted at a time the
+// state machine has reached.
+func validGrant(l *fsmLock, now int64) bool {
+	return l.id != "" && l.owner != "" && l.version > 0 && l.ttl > 0 &&
+		l.acquiredAt >= 0 && l.acquiredAt <= now && notBefore(l.acquiredAt, l.expiresAt)
+}
+
+// validWaiter reports whether w can follow the waiters read so far in l's
+// queue. A client never waits for a lock it holds, nor twice; a waiter
+// has a deadline exactly when it has a wait timeout; and the queue is in
+// grant order, higher priority first, which insert relies on.
+func validWaiter(l *fsmLock, w *fsmWaiter, now int64) bool {
+	switch {
+	case w.clientID == "" || w.clientID == l.owner || l.find(w.clientID) >= 0:
+		return false
+	case w.ttl <= 0 || w.timeout < 0 || (w.timeout == 0) != (w.timeoutAt == 0):
+		return false
+	case w.enqueuedAt < 0 || w.enqueuedAt > now:
+		return false
+	case w.timeoutAt != 0 && !notBefore(w.enqueuedAt, w.timeoutAt):
+		return false
+	}
+	return len(l.queue) == 0 || l.queue[len(l.queue)-1].priority >= w.priority
+}
+
+// notBefore reports whether a deadline at, computed at the moment from
+// (not before 0), is one the state machine can have computed: from plus a
+// positive duration, which is not earlier unless it wrapped round past
+// math.MaxInt64 to a negative value.
+func notBefore(from, at int64) bool { return at >= from || at < 0 }
 
 // appendResult writes a dedupe table answer.
 func appendResult(buf []byte, r *result) []byte {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -94,7 +95,18 @@ func ParseURL(u *url.URL) (Options, error) {
 			if h = strings.TrimSpace(h); h == "" {
 				return bad("empty host in %q", u.Host)
 			}
-			o.Addrs = append(o.Addrs, withDefaultPort(h))
+			addr := withDefaultPort(h)
+			// withDefaultPort takes a host with several colons for an IPv6
+			// address; one that is not, such as h:1:2, is a typo that would
+			// only fail when dialled, as unavailable (and be retried).
+			host, _, err := net.SplitHostPort(addr)
+			if err == nil && strings.Contains(host, ":") {
+				_, err = netip.ParseAddr(host)
+			}
+			if err != nil {
+				return bad("host %q is not host:port", h)
+			}
+			o.Addrs = append(o.Addrs, addr)
 		}
 	}
 	if o.TLSConfig != nil && len(o.Addrs) > 0 {

@@ -264,6 +264,12 @@ func (f *fsm) ownerCheck(c *command, index uint64) (*fsmLock, *backend.Error) {
 
 func (f *fsm) release(c *command, index uint64) result {
 	l, e := f.ownerCheck(c, index)
+	if e == nil && l.version >= int64(index) {
+		// The grant was made by this very entry, so its holder cannot have
+		// heard of it yet: the version is a guess. Ending it here would let
+		// the next grant in the same entry take the same version.
+		e = backend.Errorf(backend.CodeVersionMismatch, "version %d is not yet granted", c.version)
+	}
 	if e != nil {
 		e.LockID = c.lockID
 		return result{err: e}

@@ -315,3 +315,20 @@ func TestSnapshotRestoresEverything(t *testing.T) {
 		t.Fatal("deadlines not rebuilt after restore")
 	}
 }
+
+// A release in the entry that made the grant names a version its holder
+// cannot have been told, and would let a second grant in the same entry
+// share that version; it is refused.
+func TestFSMReleaseOfGrantInSameEntryIsRefused(t *testing.T) {
+	h := newFSMHarness(t)
+	next := int64(h.index + 1)
+	out := h.apply(sec,
+		acq("l", "c1", 10*sec),
+		command{kind: cmdRelease, lockID: "l", clientID: "c1", version: next},
+		acq("l", "c2", 10*sec))
+	if out[0].err != nil || out[0].lock.Version != next {
+		t.Fatalf("grant: %+v", out[0])
+	}
+	wantCode(t, out[1], backend.CodeVersionMismatch)
+	wantCode(t, out[2], backend.CodeLockHeld)
+}

@@ -2,6 +2,8 @@ package raftbackend
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,19 @@ import (
 // lock table's size and hashicorp/raft's own figures in Details, with the
 // limits in force (the leader's, on every node) as "max_locks" and
 // "max_waiters", 0 for none, as the memory store reports them.
+//
+// Details also fingerprint the replicated state: "state_index" is the
+// index of the last log entry the state machine applied (a command or a
+// configuration change: hashicorp/raft passes it no other kind), and
+// "state_digest" the hex of the first 16 bytes of the SHA-256 of the whole
+// state as a snapshot encodes it, both read at one moment. The encoding is
+// canonical (locks in ID order, the dedupe table in log order), so nodes
+// that applied the same log up to the same index report the same digest:
+// an operator who sees equal indexes with different digests has found
+// replicas that disagree. Computing it encodes the whole state once per
+// call, under the state machine's read lock, as a snapshot does: a few
+// milliseconds for tens of thousands of locks, during which applying
+// entries waits.
 func (n *Node) LocalStatus(ctx context.Context) (*backend.Status, error) {
 	if n.closed.Load() {
 		return nil, closedNode("")
@@ -47,6 +62,8 @@ func (n *Node) LocalStatus(ctx context.Context) (*backend.Status, error) {
 	n.fsm.limitDetails(st.Details)
 	st.Details["proposed_entries"] = strconv.FormatInt(n.batch.entries.Load(), 10)
 	st.Details["proposed_commands"] = strconv.FormatInt(n.batch.commands.Load(), 10)
+	st.Details["state_index"] = strconv.FormatUint(n.fsm.index, 10)
+	st.Details["state_digest"] = stateDigest(n.fsm.encodeState(nil))
 	n.fsm.mu.RUnlock()
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
@@ -244,6 +261,13 @@ func (n *Node) joinVia(ctx context.Context, addr string) error {
 	}
 	defer d.Close()
 	return d.Join(ctx, n.cfg.NodeID, n.RaftAddress(), n.apiAddr)
+}
+
+// stateDigest is the "state_digest" of an encoded state: 128 bits of
+// SHA-256 tell states apart as surely as all 256, in half the characters.
+func stateDigest(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return hex.EncodeToString(sum[:16])
 }
 
 func parseUint(s string) uint64 {

@@ -72,3 +72,81 @@ func TestStatusMembersAndLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Nodes that applied the same log report the same state digest; a node cut
+// off from the leader reports an older index and another digest.
+func TestLocalStatusStateDigest(t *testing.T) {
+	c, fwd := startProxiedCluster(t, nil)
+	ctx := context.Background()
+	d, err := Dial(ctx, c.endpoints(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: "digest/" + id, ClientID: "c-" + id, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.Enqueue(ctx, &backend.EnqueueRequest{LockID: "digest/a", ClientID: "w", TTL: time.Minute, WaitTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+
+	// fingerprints reads each node's state index and digest.
+	fingerprints := func() (idx []string, sums []string) {
+		t.Helper()
+		for _, n := range c.nodes {
+			st, err := n.LocalStatus(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx = append(idx, st.Details["state_index"])
+			sums = append(sums, st.Details["state_digest"])
+		}
+		return idx, sums
+	}
+	var idx, sums []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		idx, sums = fingerprints()
+		if idx[0] == idx[1] && idx[1] == idx[2] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state indexes %v never agreed", idx)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(sums[0]) != 32 {
+		t.Fatalf("state_digest %q, want 32 hex digits", sums[0])
+	}
+	if sums[0] != sums[1] || sums[1] != sums[2] {
+		t.Fatalf("at state index %s the digests differ: %v", idx[0], sums)
+	}
+
+	// n3 cut off falls behind; n1 and n2 still agree.
+	fwd.Close()
+	res, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: "digest/d", ClientID: "c-d", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitApplied(0, uint64(res.Lock.Version))
+	c.waitApplied(1, uint64(res.Lock.Version))
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		idx, sums = fingerprints()
+		if idx[0] == idx[1] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state indexes of n1 and n2 %v never agreed", idx[:2])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sums[0] != sums[1] {
+		t.Fatalf("n1 and n2 at state index %s: digests %v differ", idx[0], sums[:2])
+	}
+	if idx[2] == idx[0] || sums[2] == sums[0] {
+		t.Fatalf("n3 cut off reports index %s digest %s, like n1's %s %s", idx[2], sums[2], idx[0], sums[0])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,6 +40,19 @@ type Config struct {
 	// AdvertiseAPIAddr is the client API address published to clients and
 	// peers, when it differs from the listener's.
 	AdvertiseAPIAddr string
+
+	// RaftPeerAddrs makes the node dial the Raft peer with a given server
+	// ID at another address than the one in the cluster configuration: a
+	// proxy, a tunnel, a NAT hairpin. Keys are server IDs, values
+	// host:port. A peer without an entry is dialled at its configured
+	// address; an entry for the node itself is unused, so every node may
+	// be given the same map. Only this node's dials change: the cluster
+	// configuration, which every node replicates, keeps the addresses the
+	// peers advertise, and the peers dial this node as before. Under TLS,
+	// a peer's certificate is verified against the host dialled, the
+	// override's, unless TLSFiles.ServerName (or ClientTLS.ServerName)
+	// names another.
+	RaftPeerAddrs map[string]string
 
 	// Bootstrap makes a node without state the first member of a new
 	// cluster. A node with state ignores it.
@@ -220,6 +234,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if e := checkPeerAddrs(c.RaftPeerAddrs); e != nil {
+		return c, e
+	}
+	// The node's own copy: a caller that changes its map after the start
+	// changes nothing under the transport.
+	c.RaftPeerAddrs = maps.Clone(c.RaftPeerAddrs)
 	if c.Bootstrap && len(c.Join) > 0 {
 		return c, backend.Errorf(backend.CodeInvalidArgument, "raft store: Bootstrap and Join exclude each other")
 	}

@@ -38,6 +38,7 @@ type Node struct {
 	wal       *raftwal.WAL
 	meta      *metadb.BoltMetaDB
 	transport *raft.NetworkTransport
+	peerAddrs *peerAddrs // the transport's dial overrides; nil without
 	api       *grpcServer
 	apiLis    net.Listener
 	apiAddr   string // published client API address
@@ -143,10 +144,15 @@ func (n *Node) open() error {
 	if n.sec, err = newNodeSecurity(cfg, n.logger); err != nil {
 		return err
 	}
+	tc := &raft.NetworkTransportConfig{MaxPool: raftMaxPool, Timeout: raftIOTimeout, Logger: hlog}
+	if len(cfg.RaftPeerAddrs) > 0 {
+		n.peerAddrs = &peerAddrs{override: cfg.RaftPeerAddrs}
+		tc.ServerAddressProvider = n.peerAddrs
+	}
 	if n.sec.raftServer != nil {
-		n.transport, err = newTLSTransport(cfg.RaftAddr, advertise, n.sec.raftServer, n.sec.raftClient, hlog)
+		n.transport, err = newTLSTransport(cfg.RaftAddr, advertise, n.sec.raftServer, n.sec.raftClient, tc)
 	} else {
-		n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, raftMaxPool, raftIOTimeout, hlog)
+		n.transport, err = raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, tc)
 	}
 	if err != nil {
 		return fmt.Errorf("raft store: raft transport: %w", err)
@@ -192,6 +198,9 @@ func (n *Node) open() error {
 	n.raft, err = raft.NewRaft(rc, timedFSM{n.fsm}, wal, wal, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("raft store: start raft: %w", err)
+	}
+	if n.peerAddrs != nil {
+		n.peerAddrs.raft.Store(n.raft)
 	}
 
 	n.batch = newBatcher(n, cfg.MaxBatch, cfg.MaxInflight)

@@ -191,7 +191,8 @@ func TestTLSRaftRefusesOtherPeers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := newTLSTransport("127.0.0.1:0", nil, r.raftConfig(), r.clientConfig, hclog.NewNullLogger())
+		tr, err := newTLSTransport("127.0.0.1:0", nil, r.raftConfig(), r.clientConfig,
+			&raft.NetworkTransportConfig{MaxPool: raftMaxPool, Timeout: raftIOTimeout, Logger: hclog.NewNullLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}

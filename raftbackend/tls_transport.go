@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -38,10 +37,11 @@ type tlsStreamLayer struct {
 
 var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
 
-// newTLSTransport is raft.NewTCPTransportWithLogger over TLS: it listens
+// newTLSTransport is raft.NewTCPTransportWithConfig over TLS: it listens
 // on bind, publishes advertise (or the listener's address) to peers, and
-// refuses an address peers could not dial.
-func newTLSTransport(bind string, advertise net.Addr, server *tls.Config, client func() *tls.Config, logger hclog.Logger) (*raft.NetworkTransport, error) {
+// refuses an address peers could not dial. tc gives the transport's other
+// settings; its Stream is set here.
+func newTLSTransport(bind string, advertise net.Addr, server *tls.Config, client func() *tls.Config, tc *raft.NetworkTransportConfig) (*raft.NetworkTransport, error) {
 	lis, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
@@ -56,12 +56,8 @@ func newTLSTransport(bind string, advertise net.Addr, server *tls.Config, client
 		lis.Close()
 		return nil, fmt.Errorf("raft address %v is not one peers can dial; advertise another", addr)
 	}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  sl,
-		MaxPool: raftMaxPool,
-		Timeout: raftIOTimeout,
-		Logger:  logger,
-	}), nil
+	tc.Stream = sl
+	return raft.NewNetworkTransportWithConfig(tc), nil
 }
 
 // Accept implements net.Listener. The handshake happens on the

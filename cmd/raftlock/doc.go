@@ -41,6 +41,14 @@
 // member, which the cluster's leader confirms; list several members in
 // --join so that a restarted node starts even while one of them is down.
 //
+// A node dials its Raft peers at the addresses in the cluster
+// configuration, those the peers advertised when they joined. Where it
+// must reach a peer another way (through a proxy, a tunnel or a NAT
+// hairpin), --raft-peer-addr id=host:port makes it dial the peer with
+// server ID id at host:port instead; repeat the flag, or separate entries
+// with commas, for several peers. Only this node's dials change, and an
+// entry for the node itself is ignored, so all nodes may share one list.
+//
 // Every flag can also be set by an environment variable named RAFTLOCK_
 // followed by the flag's name in upper case with dashes turned into
 // underscores: RAFTLOCK_NODE_ID for --node-id, RAFTLOCK_DATA_DIR for

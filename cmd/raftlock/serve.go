@@ -53,6 +53,8 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 		c.Join = splitList(s)
 		return nil
 	})
+	fs.Var(&peerAddrsValue{m: &c.RaftPeerAddrs}, "raft-peer-addr", "dial the Raft peer with server ID id at host:port, given as `id=host:port`, instead of "+
+		"the address in the cluster configuration (a proxy, a tunnel, a NAT hairpin); comma-separate entries or repeat the flag")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", defaultJoinTimeout, "give up joining after this `duration`")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 0, "log `entries` since the last snapshot that trigger a new one (default 8192)")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", 0, "how often the snapshot threshold is checked (default 2m0s)")
@@ -78,9 +80,11 @@ func parseServe(args []string, lookupEnv func(string) (string, bool)) (*serveOpt
 	if err := applyConfig(fs, args, lookupEnv); err != nil {
 		return nil, err
 	}
+	newSource(fs)
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return nil, err
 	}
+	newSource(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

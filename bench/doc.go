@@ -2,21 +2,26 @@
 // would pick instead, on the same servers, in one run. It is a module of its
 // own so that raftlock's users never download the peer libraries.
 //
-// From this directory:
+// The comparison is a program, run from this directory:
 //
-//	go test -run '^$' -bench . -benchtime 2000x -count 5
+//	go run ./bench          # every suite, about ten minutes on 2 cores
+//	go run ./bench -quick   # a smoke run of about a minute
 //
-// Each benchmark runs raftlock's store and its peers one after the other in
-// every round (-count), so that a noisy machine affects both alike; report
-// medians of the rounds. Servers: an etcd member started in-process
-// (go.etcd.io/etcd/server/v3/embed) and a redis-server from PATH (skipped
-// with a message when there is none).
+// It starts its own servers on loopback, each member a process of its own
+// (package servers): raftlock's Raft store, etcd and raw hashicorp/raft on
+// 1 and 3 nodes, and a redis-server from PATH. It runs the same workloads
+// through raftlock's stores and their peers (package workload): Lock+Unlock
+// pairs with 1 and 16 clients, 16 clients taking turns on one lock (with a
+// check that the lock goes from client to client in FIFO order), a burst
+// of locks taken and then listed, and the time from killing the leader to
+// the next grant. It writes results/latest.md, a table per workload, and
+// results/latest.svg, a chart (package report). Each figure is the median
+// of interleaved rounds, and each peer's row carries raftlock's median
+// divided by the peer's.
 //
-// Workloads:
-//   - pairs, 1 and 16 clients on distinct keys: Lock+Unlock (or
-//     Acquire+Release) pairs per second, with p50 and p99;
-//   - handoff, 16 clients on one key: grants per second, and of those the
-//     hand-offs to a different client than the previous holder ("real"
-//     hand-offs: a library whose releaser re-takes the lock at once scores
-//     grants but not hand-offs).
+// The Go benchmarks of this package run the pairs and hand-off workloads
+// of the etcd and Redis suites with the same code, b.N operations per
+// contender and round:
+//
+//	go test -run '^$' -bench . -benchtime 1000x -rounds 5
 package bench

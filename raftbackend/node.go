@@ -125,7 +125,13 @@ func (n *Node) open() error {
 	// lock held), so the node keeps the database and closes it itself: a
 	// node restarted in the same process must be able to open it again.
 	n.meta = &metadb.BoltMetaDB{}
-	wal, err := raftwal.Open(filepath.Join(cfg.DataDir, "wal"), raftwal.WithMetaStore(n.meta))
+	walDir := filepath.Join(cfg.DataDir, "wal")
+	if mended, err := repairTruncatedSegments(walDir, n.meta); err != nil {
+		return fmt.Errorf("raft store: repair log: %w", err)
+	} else if mended > 0 {
+		n.logger.Warn("raft store: rebuilt the index of log segments cut short by a truncation", "segments", mended)
+	}
+	wal, err := raftwal.Open(walDir, raftwal.WithMetaStore(n.meta))
 	if err != nil {
 		return fmt.Errorf("raft store: open log: %w", err)
 	}

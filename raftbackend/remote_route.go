@@ -45,7 +45,13 @@ func invoke[T any](ctx context.Context, d *RemoteDriver, rt route, call func(con
 			return res, nil
 		}
 		e := d.callError(ctx, rt.lockID, err)
-		if e.Code == backend.CodeClosed || ctx.Err() != nil {
+		if e.Code == backend.CodeClosed {
+			return zero, e
+		}
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				d.suspect(addr)
+			}
 			return zero, e
 		}
 		switch e.Code {
@@ -151,6 +157,31 @@ func (d *RemoteDriver) forgetLeader(addr string) {
 		d.leader = ""
 	}
 	d.mu.Unlock()
+}
+
+// suspect moves the next call away from addr after the caller's deadline
+// passed while addr held a call. A node that is stopped (SIGSTOP, a long
+// pause) or cut off behind a connection that stays open fails nothing: it
+// just holds every call, so without this each call would go to it again
+// until the caller's deadline. The next call starts at the endpoint after
+// it, which redirects to the leader if it is not the leader; a healthy
+// leader that merely ran out the caller's time costs one redirect.
+func (d *RemoteDriver) suspect(addr string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.leader == addr {
+		d.leader = ""
+	}
+	if len(d.endpoints) < 2 || (d.preferred != addr && d.preferred != "") {
+		return
+	}
+	for i, ep := range d.endpoints {
+		if ep == addr {
+			d.preferred = d.endpoints[(i+1)%len(d.endpoints)]
+			return
+		}
+	}
+	d.preferred = d.endpoints[0]
 }
 
 // redirected records a NOT_LEADER redirect from one node to the leader it

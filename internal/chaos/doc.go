@@ -8,7 +8,8 @@
 //
 //   - cluster.go, process.go: three (or five) serve processes on loopback,
 //     each with its own data directory, started, killed with SIGKILL,
-//     paused with SIGSTOP and restarted on the same ports.
+//     paused with SIGSTOP and restarted on the same ports; WaitConverged
+//     checks that every replica reports one state digest after healing.
 //   - proxy.go, network.go: every node dials every peer's Raft port
 //     through a proxy of its own for that direction, so partitions,
 //     one-way partitions and delays are real at the socket level.
@@ -21,8 +22,9 @@
 //     that no two holders' local leases overlap in time.
 //   - model.go: a lock model for the porcupine linearizability checker;
 //     an illegal history is drawn as HTML.
-//   - checker.go: the checks that need the store: acknowledged grants
-//     survive crashes, and the replicas converge to one state digest.
+//   - grants.go, checker.go: the anchor grants held for the whole run, and
+//     the checks run after it: acknowledged grants survive crashes, the
+//     resource saw no violation, the history is linearizable.
 //
 // The tests in chaos_test.go run it: a short run by default, longer with
 // -chaos.duration or -soak, and against deliberately broken builds (the

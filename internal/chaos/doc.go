@@ -15,16 +15,18 @@
 //     one-way partitions and delays are real at the socket level.
 //   - nemesis.go: faults on a seeded random schedule; the seed is logged,
 //     so a failing schedule can be replayed.
-//   - workload.go, history.go: sixteen or more clients on the raft://
+//   - workload.go, grants.go, history.go: sixteen or more clients (grants.go
+//     is one client's loop) on the raft://
 //     driver, with its retry policy, on a few contended locks and many
 //     quiet ones, recording every call with its start and end.
 //   - resource.go: a protected resource that checks fencing tokens and
 //     that no two holders' local leases overlap in time.
 //   - model.go: a lock model for the porcupine linearizability checker;
 //     an illegal history is drawn as HTML.
-//   - grants.go, checker.go: the anchor grants held for the whole run, and
-//     the checks run after it: acknowledged grants survive crashes, the
-//     resource saw no violation, the history is linearizable.
+//   - checker.go: the anchor grants held for the whole run, read after
+//     every restart (no acknowledged grant is lost), and the checks run
+//     after it: the resource saw no violation, the history is
+//     linearizable.
 //
 // The tests in chaos_test.go run it: a short run by default, longer with
 // -chaos.duration or -soak, and against deliberately broken builds (the

@@ -15,10 +15,10 @@
 //     one-way partitions and delays are real at the socket level.
 //   - nemesis.go: faults on a seeded random schedule; the seed is logged,
 //     so a failing schedule can be replayed.
-//   - workload.go, grants.go, history.go: sixteen or more clients (grants.go
-//     is one client's loop) on the raft://
-//     driver, with its retry policy, on a few contended locks and many
-//     quiet ones, recording every call with its start and end.
+//   - workload.go, grants.go, history.go: sixteen or more clients
+//     (grants.go is one client's loop) on the raft:// driver, with its
+//     retry policy, on a few contended locks and many quiet ones,
+//     recording every call with its start and end.
 //   - resource.go: a protected resource that checks fencing tokens and
 //     that no two holders' local leases overlap in time.
 //   - model.go: a lock model for the porcupine linearizability checker;

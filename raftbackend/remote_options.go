@@ -158,6 +158,15 @@ func (c *remoteConfig) grpcDialOptions(creds credentials.TransportCredentials) [
 		// idle connection would make Connected report false and the next
 		// call pay for a new handshake.
 		grpc.WithIdleTimeout(0),
+		// Fixed flow-control windows turn off gRPC's bandwidth-delay
+		// estimator, which pings the server about once per round trip to
+		// size the windows for bulk transfers. Lock calls are a few hundred
+		// bytes, so the pings only cost frames and syscalls on every call.
+		// Interleaved A/B with go run ./bench (one node, 16 clients, three
+		// runs each): pairs/s median +10%, client CPU per pair -16%,
+		// server -10%.
+		grpc.WithInitialWindowSize(flowWindow),
+		grpc.WithInitialConnWindowSize(flowWindow),
 	}
 	if ka := c.keepAlive; ka.Time > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
@@ -171,3 +180,8 @@ func (c *remoteConfig) grpcDialOptions(creds credentials.TransportCredentials) [
 	}
 	return append(opts, c.dialOpts...)
 }
+
+// flowWindow is the fixed HTTP/2 flow-control window of the client API's
+// streams and connections, on both ends: far above any lock call or
+// answer (see DefaultMaxRequestBytes), so a window never stalls one.
+const flowWindow = 1 << 20

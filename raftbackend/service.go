@@ -61,6 +61,9 @@ func newGRPCServer(api nodeAPI, logger *slog.Logger, opts ...grpc.ServerOption) 
 		// about 8% more pairs/s (medians of three rounds).
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.SharedWriteBuffer(true),
+		// As on the client (see flowWindow): no bandwidth-delay pings.
+		grpc.InitialWindowSize(flowWindow),
+		grpc.InitialConnWindowSize(flowWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             serverMinPingInterval,
 			PermitWithoutStream: true,

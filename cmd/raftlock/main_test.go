@@ -6,14 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftlock/raftlock/internal/chaos"
 )
 
 // binDir holds the raftlock binary that the process tests build.
@@ -38,41 +37,18 @@ var build struct {
 }
 
 // binary builds the raftlock command, once per test run, and returns its
-// path. Under -race the binary is built with -race too: the nodes are where
-// the concurrency is, and a race they report fails the test.
+// path. Under -race the binary is built with -race too (chaos.BuildBinary
+// sees to it): the nodes are where the concurrency is, and a race they
+// report fails the test.
 func binary(t *testing.T) string {
 	t.Helper()
 	build.once.Do(func() {
-		path := filepath.Join(binDir, "raftlock")
-		args := []string{"build", "-o", path}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		// go test puts its own go command first in PATH.
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		build.path = path
+		build.path, build.err = chaos.BuildBinary(context.Background(), binDir)
 	})
 	if build.err != nil {
 		t.Fatal(build.err)
 	}
 	return build.path
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 func TestRunCommands(t *testing.T) {

@@ -371,7 +371,7 @@ func (f *fsm) leaderChange(c *command) result {
 // ttl.
 func (f *fsm) grantTo(l *fsmLock, owner string, ttl int64, md map[string]string, index uint64) {
 	l.owner = owner
-	l.version = grantVersion(f, index)
+	l.version = grantVersion(index)
 	l.acquiredAt = f.now
 	l.expiresAt = f.now + ttl
 	l.ttl = ttl

@@ -11,4 +11,4 @@ func entryTime(e *entry) int64 { return e.now }
 // grantVersion is the fencing version of a grant made by the entry at
 // index: the index itself, which every node agrees on and which survives
 // snapshots and restarts because the log does.
-func grantVersion(_ *fsm, index uint64) int64 { return int64(index) }
+func grantVersion(index uint64) int64 { return int64(index) }

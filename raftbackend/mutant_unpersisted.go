@@ -13,4 +13,4 @@ func entryTime(e *entry) int64 { return e.now }
 
 var grantsSinceStart atomic.Int64
 
-func grantVersion(*fsm, uint64) int64 { return grantsSinceStart.Add(1) }
+func grantVersion(uint64) int64 { return grantsSinceStart.Add(1) }

@@ -62,11 +62,36 @@ func (g *apiGuard) unary(ctx context.Context, req any, info *grpc.UnaryServerInf
 }
 
 func (g *apiGuard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if !guarded(info.FullMethod) {
+	switch {
+	case !guarded(info.FullMethod):
 		return handler(srv, ss)
+	case info.FullMethod == raftpb.RaftLock_Calls_FullMethodName:
+		// Many calls share the stream, and one refused call must not end
+		// the others: the handler admits each (callStream.admit) with the
+		// guard it finds in the stream's context.
+		return handler(srv, &contextStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), guardKey{}, g)})
 	}
 	return handler(srv, &guardedStream{ServerStream: ss, guard: g})
 }
+
+// guardKey is the context key of the guard of a Calls stream.
+type guardKey struct{}
+
+// guardOf returns the guard the interceptor left in a Calls stream's
+// context, or nil when the server has none.
+func guardOf(ctx context.Context) *apiGuard {
+	g, _ := ctx.Value(guardKey{}).(*apiGuard)
+	return g
+}
+
+// contextStream is a server stream with a context of the interceptor's.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+// Context implements grpc.ServerStream.
+func (s *contextStream) Context() context.Context { return s.ctx }
 
 // guardedStream admits a stream by its first message, which carries the
 // request (the Acquire stream's AcquireCall). If the guard refuses it, the

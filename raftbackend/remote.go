@@ -34,7 +34,11 @@ import (
 // never retries.
 //
 // Connections are made lazily, one per address, the leader's included
-// when a redirect names an address outside the endpoint list.
+// when a redirect names an address outside the endpoint list. The lock
+// calls (Acquire, Release, Renew, Get) share one long-lived Calls stream
+// per connection, a message each way per call; the others are unary
+// calls. A node without the Calls stream (an older release) gets them all
+// as unary calls and Acquire streams.
 //
 // A RemoteDriver is safe for concurrent use. Close cancels every call in
 // flight (they fail with CodeClosed; a waiting Acquire first has its node
@@ -61,7 +65,7 @@ type RemoteDriver struct {
 // remoteConn is the connection to one node.
 type remoteConn struct {
 	cc     *grpc.ClientConn
-	client raftpb.RaftLockClient
+	client *nodeClient
 }
 
 var (
@@ -206,7 +210,8 @@ func (d *RemoteDriver) client(addr string) (raftpb.RaftLockClient, error) {
 	if err != nil {
 		return nil, &backend.Error{Code: backend.CodeUnavailable, Message: "connect to " + addr + ": " + err.Error(), Err: err}
 	}
-	c := &remoteConn{cc: cc, client: raftpb.NewRaftLockClient(cc)}
+	unary := raftpb.NewRaftLockClient(cc)
+	c := &remoteConn{cc: cc, client: &nodeClient{RaftLockClient: unary, mux: newCallMux(unary)}}
 	d.conns[addr] = c
 	if d.observer != nil {
 		// Under mu, so that the counts arrive in order.
@@ -286,17 +291,25 @@ func (d *RemoteDriver) callError(ctx context.Context, lockID string, err error) 
 var acquireCancel = &raftpb.AcquireCall{Call: &raftpb.AcquireCall_Cancel{Cancel: &raftpb.AcquireCancel{}}}
 
 // acquireAt sends one Acquire to a node (see raftlock.proto). Without Wait
-// it is a plain request and answer, bounded by ctx. With Wait, the stream
+// it is a plain request and answer, bounded by ctx. With Wait, the call
 // does not end with ctx: when ctx ends (the caller gave up, or the driver
 // closed) the driver sends a cancel and reads the node's answer, which
 // comes once the waiter has left the queue, or is the grant if the grant
-// won the race. Only if no answer comes within the cancel grace is the
-// stream reset. So a caller whose wait ended knows that it holds nothing and
-// waits for nothing, or holds the lock and has the grant.
+// won the race. Only if no answer comes within the cancel grace does the
+// driver stop waiting for it (on the Acquire stream, by resetting it; on
+// the Calls stream, by releasing the grant if one comes later). So a
+// caller whose wait ended knows that it holds nothing and waits for
+// nothing, or holds the lock and has the grant.
 func (d *RemoteDriver) acquireAt(ctx context.Context, c raftpb.RaftLockClient, req *raftpb.AcquireCall) (*raftpb.AcquireResponse, error) {
 	if !req.GetRequest().GetWait() {
-		// Nothing to confirm on the way out: one unary call.
+		// Nothing to confirm on the way out: one call.
 		return c.TryAcquire(ctx, req.GetRequest())
+	}
+	if nc, ok := c.(*nodeClient); ok {
+		if res, ok, err := nc.waitAcquire(ctx, req.GetRequest(), d.cfg.cancelGrace); ok {
+			return res, err
+		}
+		// A node without the Calls stream: its Acquire stream.
 	}
 
 	// The stream keeps ctx's values but not its end.
@@ -646,6 +659,7 @@ func (d *RemoteDriver) Close() error {
 	o := d.observer
 	d.mu.Unlock()
 	for _, c := range conns {
+		c.client.mux.close()
 		_ = c.cc.Close() // fails only when already closed
 	}
 	if o != nil && len(conns) > 0 {

@@ -182,12 +182,8 @@ func (s *lockService) Acquire(stream raftpb.RaftLock_AcquireServer) error {
 	if p == nil {
 		return statusError(backend.Errorf(backend.CodeInvalidArgument, "the first message of an acquire stream must be the request"))
 	}
-	req := acquireRequestFromPB(p)
-	if e := backend.ValidateAcquire(req, s.api.Capabilities()); e != nil {
-		return statusError(e)
-	}
 	ctx := stream.Context()
-	if req.Wait {
+	if p.GetWait() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
@@ -197,12 +193,9 @@ func (s *lockService) Acquire(stream raftpb.RaftLock_AcquireServer) error {
 		stopWatch := context.AfterFunc(s.stopping, cancel)
 		defer stopWatch()
 	}
-	res, err := s.api.Acquire(ctx, req)
+	res, err := s.acquire(ctx, "Acquire", p)
 	if err != nil {
-		return s.fail("Acquire", err)
-	}
-	if res == nil {
-		return noResult("Acquire")
+		return err
 	}
 	if err := stream.Send(acquireResultToPB(res)); err != nil {
 		if res.Waited {
@@ -244,22 +237,38 @@ func (s *lockService) releaseUndelivered(streamCtx context.Context, res *backend
 		"lock", l.LockID, "owner", l.Owner, "version", l.Version, "err", err)
 }
 
-// TryAcquire implements raftpb.RaftLockServer: an Acquire that does not
-// wait, in one unary call.
-func (s *lockService) TryAcquire(ctx context.Context, p *raftpb.AcquireRequest) (*raftpb.AcquireResponse, error) {
+// acquire checks one Acquire request and has the node run it, waiting or
+// not as it asks; op names the call in errors and logs. The error is the
+// status the client gets.
+func (s *lockService) acquire(ctx context.Context, op string, p *raftpb.AcquireRequest) (*backend.AcquireResult, error) {
 	req := acquireRequestFromPB(p)
 	if e := backend.ValidateAcquire(req, s.api.Capabilities()); e != nil {
 		return nil, statusError(e)
 	}
-	if req.Wait {
-		return nil, statusError(backend.Errorf(backend.CodeInvalidArgument, "TryAcquire does not wait; use the Acquire stream"))
-	}
 	res, err := s.api.Acquire(ctx, req)
 	if err != nil {
-		return nil, s.fail("TryAcquire", err)
+		return nil, s.fail(op, err)
 	}
 	if res == nil {
-		return nil, noResult("TryAcquire")
+		return nil, noResult(op)
+	}
+	return res, nil
+}
+
+// TryAcquire implements raftpb.RaftLockServer: an Acquire that does not
+// wait, in one unary call.
+func (s *lockService) TryAcquire(ctx context.Context, p *raftpb.AcquireRequest) (*raftpb.AcquireResponse, error) {
+	if p.GetWait() {
+		// Checked after the request itself, so that a malformed waiting
+		// request hears what is wrong with it first.
+		if e := backend.ValidateAcquire(acquireRequestFromPB(p), s.api.Capabilities()); e != nil {
+			return nil, statusError(e)
+		}
+		return nil, statusError(backend.Errorf(backend.CodeInvalidArgument, "TryAcquire does not wait; use the Acquire stream"))
+	}
+	res, err := s.acquire(ctx, "TryAcquire", p)
+	if err != nil {
+		return nil, err
 	}
 	return acquireResultToPB(res), nil
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/raftlock/raftlock/internal/raftpb"
 	"github.com/raftlock/raftlock/raftbackend"
 )
 
@@ -164,7 +165,8 @@ var rpcBuckets = []float64{
 // rpcMetrics counts and times the calls of the gRPC server: the unary and
 // stream interceptors record each call when it ends, with its full method
 // name ("raftlock.v1.RaftLock/TryAcquire") and its status code ("OK",
-// "Unavailable"). gRPC runs interceptors only for the methods the server
+// "Unavailable"); a lock call on a Calls stream counts as the call it
+// replaces. gRPC runs interceptors only for the methods the server
 // registered, so the method label takes a bounded set of values, whatever
 // names clients send.
 type rpcMetrics struct {
@@ -225,12 +227,88 @@ func (m *rpcMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerI
 	return resp, err
 }
 
-// stream is the grpc.StreamServerInterceptor that records streams.
+// stream is the grpc.StreamServerInterceptor that records streams, and
+// each call on a Calls stream as the call it stands for.
 func (m *rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
+	if info.FullMethod == raftpb.RaftLock_Calls_FullMethodName {
+		ss = &callsStream{ServerStream: ss, m: m, started: make(map[uint64]callStart)}
+	}
 	err := handler(srv, ss)
 	m.record(info.FullMethod, start, err)
 	return err
+}
+
+// callsStream records the calls of a Calls stream one by one: from the
+// Call's arrival to its Reply, under the full method name of the unary
+// call (or Acquire stream) it replaces, so that a node's series mean the
+// same whichever way its clients send.
+type callsStream struct {
+	grpc.ServerStream
+	m *rpcMetrics
+
+	mu      sync.Mutex
+	started map[uint64]callStart // by call id, until its Reply
+}
+
+// callStart is when a call came and what it stands for.
+type callStart struct {
+	method string
+	at     time.Time
+}
+
+// RecvMsg implements grpc.ServerStream.
+func (s *callsStream) RecvMsg(msg any) error {
+	if err := s.ServerStream.RecvMsg(msg); err != nil {
+		return err
+	}
+	if c, ok := msg.(*raftpb.Call); ok {
+		if method := callMethod(c); method != "" {
+			s.mu.Lock()
+			if _, dup := s.started[c.GetId()]; !dup {
+				s.started[c.GetId()] = callStart{method: method, at: time.Now()}
+			}
+			s.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// SendMsg implements grpc.ServerStream.
+func (s *callsStream) SendMsg(msg any) error {
+	if r, ok := msg.(*raftpb.Reply); ok {
+		s.mu.Lock()
+		c, found := s.started[r.GetId()]
+		delete(s.started, r.GetId())
+		s.mu.Unlock()
+		if found {
+			var err error
+			if e := r.GetError(); e != nil {
+				err = status.Error(codes.Code(e.GetGrpcCode()), e.GetMessage())
+			}
+			s.m.record(c.method, c.at, err)
+		}
+	}
+	return s.ServerStream.SendMsg(msg)
+}
+
+// callMethod is the full method name of the call c replaces; "" for a
+// cancel or a call of a kind this build does not know.
+func callMethod(c *raftpb.Call) string {
+	switch op := c.GetOp().(type) {
+	case *raftpb.Call_Acquire:
+		if op.Acquire.GetWait() {
+			return raftpb.RaftLock_Acquire_FullMethodName
+		}
+		return raftpb.RaftLock_TryAcquire_FullMethodName
+	case *raftpb.Call_Release:
+		return raftpb.RaftLock_Release_FullMethodName
+	case *raftpb.Call_Renew:
+		return raftpb.RaftLock_Renew_FullMethodName
+	case *raftpb.Call_GetLockInfo:
+		return raftpb.RaftLock_GetLockInfo_FullMethodName
+	}
+	return ""
 }
 
 // record counts one call of fullMethod that began at start and ended with

@@ -2253,6 +2253,398 @@ func (x *Capabilities) GetTtlGranularityNanos() int64 {
 	return 0
 }
 
+// Call is one call on a Calls stream: a request, or the cancel of an
+// earlier call on the same stream.
+type Call struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the client's number for the call, unique among its calls in
+	// flight on the stream; the Reply carries it back.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_nanos is the time the caller has left; 0: no deadline. The
+	// node ends the call as gRPC ends a unary call past its deadline.
+	TimeoutNanos int64 `protobuf:"varint,2,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*Call_Acquire
+	//	*Call_Release
+	//	*Call_Renew
+	//	*Call_GetLockInfo
+	//	*Call_Cancel
+	Op            isCall_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call) Reset() {
+	*x = Call{}
+	mi := &file_raftlock_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call) ProtoMessage() {}
+
+func (x *Call) ProtoReflect() protoreflect.Message {
+	mi := &file_raftlock_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call.ProtoReflect.Descriptor instead.
+func (*Call) Descriptor() ([]byte, []int) {
+	return file_raftlock_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Call) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Call) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
+	}
+	return 0
+}
+
+func (x *Call) GetOp() isCall_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *Call) GetAcquire() *AcquireRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Acquire); ok {
+			return x.Acquire
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetRelease() *ReleaseRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Release); ok {
+			return x.Release
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetRenew() *RenewRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Renew); ok {
+			return x.Renew
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetGetLockInfo() *GetLockInfoRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_GetLockInfo); ok {
+			return x.GetLockInfo
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetCancel() *CallCancel {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return nil
+}
+
+type isCall_Op interface {
+	isCall_Op()
+}
+
+type Call_Acquire struct {
+	Acquire *AcquireRequest `protobuf:"bytes,3,opt,name=acquire,proto3,oneof"` // waits when wait is set
+}
+
+type Call_Release struct {
+	Release *ReleaseRequest `protobuf:"bytes,4,opt,name=release,proto3,oneof"`
+}
+
+type Call_Renew struct {
+	Renew *RenewRequest `protobuf:"bytes,5,opt,name=renew,proto3,oneof"`
+}
+
+type Call_GetLockInfo struct {
+	GetLockInfo *GetLockInfoRequest `protobuf:"bytes,6,opt,name=get_lock_info,json=getLockInfo,proto3,oneof"`
+}
+
+type Call_Cancel struct {
+	// cancel gives up call id: the node answers it as soon as it can,
+	// and for a waiting Acquire only once the waiter has left the queue.
+	Cancel *CallCancel `protobuf:"bytes,7,opt,name=cancel,proto3,oneof"`
+}
+
+func (*Call_Acquire) isCall_Op() {}
+
+func (*Call_Release) isCall_Op() {}
+
+func (*Call_Renew) isCall_Op() {}
+
+func (*Call_GetLockInfo) isCall_Op() {}
+
+func (*Call_Cancel) isCall_Op() {}
+
+type CallCancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallCancel) Reset() {
+	*x = CallCancel{}
+	mi := &file_raftlock_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallCancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallCancel) ProtoMessage() {}
+
+func (x *CallCancel) ProtoReflect() protoreflect.Message {
+	mi := &file_raftlock_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallCancel.ProtoReflect.Descriptor instead.
+func (*CallCancel) Descriptor() ([]byte, []int) {
+	return file_raftlock_proto_rawDescGZIP(), []int{36}
+}
+
+// Reply is the answer to the Call with the same id: what the unary call of
+// the same name answers, or its error.
+type Reply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*Reply_Acquire
+	//	*Reply_Release
+	//	*Reply_Renew
+	//	*Reply_LockInfo
+	//	*Reply_Error
+	Result        isReply_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reply) Reset() {
+	*x = Reply{}
+	mi := &file_raftlock_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reply) ProtoMessage() {}
+
+func (x *Reply) ProtoReflect() protoreflect.Message {
+	mi := &file_raftlock_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reply.ProtoReflect.Descriptor instead.
+func (*Reply) Descriptor() ([]byte, []int) {
+	return file_raftlock_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Reply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Reply) GetResult() isReply_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *Reply) GetAcquire() *AcquireResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Reply_Acquire); ok {
+			return x.Acquire
+		}
+	}
+	return nil
+}
+
+func (x *Reply) GetRelease() *ReleaseResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Reply_Release); ok {
+			return x.Release
+		}
+	}
+	return nil
+}
+
+func (x *Reply) GetRenew() *Lock {
+	if x != nil {
+		if x, ok := x.Result.(*Reply_Renew); ok {
+			return x.Renew
+		}
+	}
+	return nil
+}
+
+func (x *Reply) GetLockInfo() *LockInfo {
+	if x != nil {
+		if x, ok := x.Result.(*Reply_LockInfo); ok {
+			return x.LockInfo
+		}
+	}
+	return nil
+}
+
+func (x *Reply) GetError() *CallError {
+	if x != nil {
+		if x, ok := x.Result.(*Reply_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isReply_Result interface {
+	isReply_Result()
+}
+
+type Reply_Acquire struct {
+	Acquire *AcquireResponse `protobuf:"bytes,2,opt,name=acquire,proto3,oneof"`
+}
+
+type Reply_Release struct {
+	Release *ReleaseResponse `protobuf:"bytes,3,opt,name=release,proto3,oneof"`
+}
+
+type Reply_Renew struct {
+	Renew *Lock `protobuf:"bytes,4,opt,name=renew,proto3,oneof"`
+}
+
+type Reply_LockInfo struct {
+	LockInfo *LockInfo `protobuf:"bytes,5,opt,name=lock_info,json=lockInfo,proto3,oneof"`
+}
+
+type Reply_Error struct {
+	Error *CallError `protobuf:"bytes,6,opt,name=error,proto3,oneof"`
+}
+
+func (*Reply_Acquire) isReply_Result() {}
+
+func (*Reply_Release) isReply_Result() {}
+
+func (*Reply_Renew) isReply_Result() {}
+
+func (*Reply_LockInfo) isReply_Result() {}
+
+func (*Reply_Error) isReply_Result() {}
+
+// CallError is a failed call's gRPC status, as a unary call would have
+// ended with it.
+type CallError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GrpcCode      uint32                 `protobuf:"varint,1,opt,name=grpc_code,json=grpcCode,proto3" json:"grpc_code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Detail        *ErrorDetail           `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"` // absent only for a status that had none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallError) Reset() {
+	*x = CallError{}
+	mi := &file_raftlock_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallError) ProtoMessage() {}
+
+func (x *CallError) ProtoReflect() protoreflect.Message {
+	mi := &file_raftlock_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallError.ProtoReflect.Descriptor instead.
+func (*CallError) Descriptor() ([]byte, []int) {
+	return file_raftlock_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CallError) GetGrpcCode() uint32 {
+	if x != nil {
+		return x.GrpcCode
+	}
+	return 0
+}
+
+func (x *CallError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *CallError) GetDetail() *ErrorDetail {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
 // ErrorDetail is attached to the gRPC status of every failed call. code is
 // the numeric value of the Go type backend.Code; the values never change
 // (new ones are appended), so a client maps it straight back. A code the
@@ -2271,7 +2663,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_raftlock_proto_msgTypes[35]
+	mi := &file_raftlock_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2675,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_raftlock_proto_msgTypes[35]
+	mi := &file_raftlock_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2688,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_raftlock_proto_rawDescGZIP(), []int{35}
+	return file_raftlock_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ErrorDetail) GetCode() uint32 {
@@ -2533,18 +2925,42 @@ const file_raftlock_proto_rawDesc = "" +
 	"replicated\x12\"\n" +
 	"\rmin_ttl_nanos\x18\x06 \x01(\x03R\vminTtlNanos\x12\"\n" +
 	"\rmax_ttl_nanos\x18\a \x01(\x03R\vmaxTtlNanos\x122\n" +
-	"\x15ttl_granularity_nanos\x18\b \x01(\x03R\x13ttlGranularityNanos\"\xae\x01\n" +
+	"\x15ttl_granularity_nanos\x18\b \x01(\x03R\x13ttlGranularityNanos\"\xe0\x02\n" +
+	"\x04Call\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rtimeout_nanos\x18\x02 \x01(\x03R\ftimeoutNanos\x127\n" +
+	"\aacquire\x18\x03 \x01(\v2\x1b.raftlock.v1.AcquireRequestH\x00R\aacquire\x127\n" +
+	"\arelease\x18\x04 \x01(\v2\x1b.raftlock.v1.ReleaseRequestH\x00R\arelease\x121\n" +
+	"\x05renew\x18\x05 \x01(\v2\x19.raftlock.v1.RenewRequestH\x00R\x05renew\x12E\n" +
+	"\rget_lock_info\x18\x06 \x01(\v2\x1f.raftlock.v1.GetLockInfoRequestH\x00R\vgetLockInfo\x121\n" +
+	"\x06cancel\x18\a \x01(\v2\x17.raftlock.v1.CallCancelH\x00R\x06cancelB\x04\n" +
+	"\x02op\"\f\n" +
+	"\n" +
+	"CallCancel\"\xa6\x02\n" +
+	"\x05Reply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x128\n" +
+	"\aacquire\x18\x02 \x01(\v2\x1c.raftlock.v1.AcquireResponseH\x00R\aacquire\x128\n" +
+	"\arelease\x18\x03 \x01(\v2\x1c.raftlock.v1.ReleaseResponseH\x00R\arelease\x12)\n" +
+	"\x05renew\x18\x04 \x01(\v2\x11.raftlock.v1.LockH\x00R\x05renew\x124\n" +
+	"\tlock_info\x18\x05 \x01(\v2\x15.raftlock.v1.LockInfoH\x00R\blockInfo\x12.\n" +
+	"\x05error\x18\x06 \x01(\v2\x16.raftlock.v1.CallErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"t\n" +
+	"\tCallError\x12\x1b\n" +
+	"\tgrpc_code\x18\x01 \x01(\rR\bgrpcCode\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
+	"\x06detail\x18\x03 \x01(\v2\x18.raftlock.v1.ErrorDetailR\x06detail\"\xae\x01\n" +
 	"\vErrorDetail\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x17\n" +
 	"\alock_id\x18\x03 \x01(\tR\x06lockId\x12\x14\n" +
 	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\tR\x06leader\x12*\n" +
-	"\x11retry_after_nanos\x18\x06 \x01(\x03R\x0fretryAfterNanos2\x83\t\n" +
+	"\x11retry_after_nanos\x18\x06 \x01(\x03R\x0fretryAfterNanos2\xb7\t\n" +
 	"\bRaftLock\x12E\n" +
 	"\aAcquire\x12\x18.raftlock.v1.AcquireCall\x1a\x1c.raftlock.v1.AcquireResponse(\x010\x01\x12G\n" +
 	"\n" +
-	"TryAcquire\x12\x1b.raftlock.v1.AcquireRequest\x1a\x1c.raftlock.v1.AcquireResponse\x12D\n" +
+	"TryAcquire\x12\x1b.raftlock.v1.AcquireRequest\x1a\x1c.raftlock.v1.AcquireResponse\x122\n" +
+	"\x05Calls\x12\x11.raftlock.v1.Call\x1a\x12.raftlock.v1.Reply(\x010\x01\x12D\n" +
 	"\aRelease\x12\x1b.raftlock.v1.ReleaseRequest\x1a\x1c.raftlock.v1.ReleaseResponse\x125\n" +
 	"\x05Renew\x12\x19.raftlock.v1.RenewRequest\x1a\x11.raftlock.v1.Lock\x12E\n" +
 	"\vGetLockInfo\x12\x1f.raftlock.v1.GetLockInfoRequest\x1a\x15.raftlock.v1.LockInfo\x12G\n" +
@@ -2573,7 +2989,7 @@ func file_raftlock_proto_rawDescGZIP() []byte {
 	return file_raftlock_proto_rawDescData
 }
 
-var file_raftlock_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_raftlock_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_raftlock_proto_goTypes = []any{
 	(*Lock)(nil),                    // 0: raftlock.v1.Lock
 	(*Waiter)(nil),                  // 1: raftlock.v1.Waiter
@@ -2610,66 +3026,83 @@ var file_raftlock_proto_goTypes = []any{
 	(*ForceReleaseRequest)(nil),     // 32: raftlock.v1.ForceReleaseRequest
 	(*GetCapabilitiesRequest)(nil),  // 33: raftlock.v1.GetCapabilitiesRequest
 	(*Capabilities)(nil),            // 34: raftlock.v1.Capabilities
-	(*ErrorDetail)(nil),             // 35: raftlock.v1.ErrorDetail
-	nil,                             // 36: raftlock.v1.Lock.MetadataEntry
-	nil,                             // 37: raftlock.v1.AcquireRequest.MetadataEntry
-	nil,                             // 38: raftlock.v1.ListFilter.MetadataEntry
-	nil,                             // 39: raftlock.v1.EnqueueWaiterRequest.MetadataEntry
-	nil,                             // 40: raftlock.v1.Status.DetailsEntry
+	(*Call)(nil),                    // 35: raftlock.v1.Call
+	(*CallCancel)(nil),              // 36: raftlock.v1.CallCancel
+	(*Reply)(nil),                   // 37: raftlock.v1.Reply
+	(*CallError)(nil),               // 38: raftlock.v1.CallError
+	(*ErrorDetail)(nil),             // 39: raftlock.v1.ErrorDetail
+	nil,                             // 40: raftlock.v1.Lock.MetadataEntry
+	nil,                             // 41: raftlock.v1.AcquireRequest.MetadataEntry
+	nil,                             // 42: raftlock.v1.ListFilter.MetadataEntry
+	nil,                             // 43: raftlock.v1.EnqueueWaiterRequest.MetadataEntry
+	nil,                             // 44: raftlock.v1.Status.DetailsEntry
 }
 var file_raftlock_proto_depIdxs = []int32{
-	36, // 0: raftlock.v1.Lock.metadata:type_name -> raftlock.v1.Lock.MetadataEntry
+	40, // 0: raftlock.v1.Lock.metadata:type_name -> raftlock.v1.Lock.MetadataEntry
 	0,  // 1: raftlock.v1.LockInfo.lock:type_name -> raftlock.v1.Lock
 	1,  // 2: raftlock.v1.LockInfo.waiters:type_name -> raftlock.v1.Waiter
 	5,  // 3: raftlock.v1.AcquireCall.request:type_name -> raftlock.v1.AcquireRequest
 	4,  // 4: raftlock.v1.AcquireCall.cancel:type_name -> raftlock.v1.AcquireCancel
-	37, // 5: raftlock.v1.AcquireRequest.metadata:type_name -> raftlock.v1.AcquireRequest.MetadataEntry
+	41, // 5: raftlock.v1.AcquireRequest.metadata:type_name -> raftlock.v1.AcquireRequest.MetadataEntry
 	0,  // 6: raftlock.v1.AcquireResponse.lock:type_name -> raftlock.v1.Lock
-	38, // 7: raftlock.v1.ListFilter.metadata:type_name -> raftlock.v1.ListFilter.MetadataEntry
+	42, // 7: raftlock.v1.ListFilter.metadata:type_name -> raftlock.v1.ListFilter.MetadataEntry
 	11, // 8: raftlock.v1.GetLocksRequest.filter:type_name -> raftlock.v1.ListFilter
 	2,  // 9: raftlock.v1.GetLocksResponse.locks:type_name -> raftlock.v1.LockInfo
-	39, // 10: raftlock.v1.EnqueueWaiterRequest.metadata:type_name -> raftlock.v1.EnqueueWaiterRequest.MetadataEntry
+	43, // 10: raftlock.v1.EnqueueWaiterRequest.metadata:type_name -> raftlock.v1.EnqueueWaiterRequest.MetadataEntry
 	0,  // 11: raftlock.v1.EnqueueWaiterResponse.lock:type_name -> raftlock.v1.Lock
 	22, // 12: raftlock.v1.Status.peers:type_name -> raftlock.v1.PeerStatus
-	40, // 13: raftlock.v1.Status.details:type_name -> raftlock.v1.Status.DetailsEntry
+	44, // 13: raftlock.v1.Status.details:type_name -> raftlock.v1.Status.DetailsEntry
 	31, // 14: raftlock.v1.MembersResponse.members:type_name -> raftlock.v1.Member
-	3,  // 15: raftlock.v1.RaftLock.Acquire:input_type -> raftlock.v1.AcquireCall
-	5,  // 16: raftlock.v1.RaftLock.TryAcquire:input_type -> raftlock.v1.AcquireRequest
-	7,  // 17: raftlock.v1.RaftLock.Release:input_type -> raftlock.v1.ReleaseRequest
-	9,  // 18: raftlock.v1.RaftLock.Renew:input_type -> raftlock.v1.RenewRequest
-	10, // 19: raftlock.v1.RaftLock.GetLockInfo:input_type -> raftlock.v1.GetLockInfoRequest
-	12, // 20: raftlock.v1.RaftLock.GetLocks:input_type -> raftlock.v1.GetLocksRequest
-	14, // 21: raftlock.v1.RaftLock.EnqueueWaiter:input_type -> raftlock.v1.EnqueueWaiterRequest
-	16, // 22: raftlock.v1.RaftLock.CancelWait:input_type -> raftlock.v1.CancelWaitRequest
-	18, // 23: raftlock.v1.RaftLock.GetBackoffAdvice:input_type -> raftlock.v1.GetBackoffAdviceRequest
-	20, // 24: raftlock.v1.RaftLock.GetStatus:input_type -> raftlock.v1.GetStatusRequest
-	23, // 25: raftlock.v1.RaftLock.Health:input_type -> raftlock.v1.HealthRequest
-	25, // 26: raftlock.v1.RaftLock.Join:input_type -> raftlock.v1.JoinRequest
-	27, // 27: raftlock.v1.RaftLock.Leave:input_type -> raftlock.v1.LeaveRequest
-	29, // 28: raftlock.v1.RaftLock.Members:input_type -> raftlock.v1.MembersRequest
-	33, // 29: raftlock.v1.RaftLock.GetCapabilities:input_type -> raftlock.v1.GetCapabilitiesRequest
-	32, // 30: raftlock.v1.RaftLock.ForceRelease:input_type -> raftlock.v1.ForceReleaseRequest
-	6,  // 31: raftlock.v1.RaftLock.Acquire:output_type -> raftlock.v1.AcquireResponse
-	6,  // 32: raftlock.v1.RaftLock.TryAcquire:output_type -> raftlock.v1.AcquireResponse
-	8,  // 33: raftlock.v1.RaftLock.Release:output_type -> raftlock.v1.ReleaseResponse
-	0,  // 34: raftlock.v1.RaftLock.Renew:output_type -> raftlock.v1.Lock
-	2,  // 35: raftlock.v1.RaftLock.GetLockInfo:output_type -> raftlock.v1.LockInfo
-	13, // 36: raftlock.v1.RaftLock.GetLocks:output_type -> raftlock.v1.GetLocksResponse
-	15, // 37: raftlock.v1.RaftLock.EnqueueWaiter:output_type -> raftlock.v1.EnqueueWaiterResponse
-	17, // 38: raftlock.v1.RaftLock.CancelWait:output_type -> raftlock.v1.CancelWaitResponse
-	19, // 39: raftlock.v1.RaftLock.GetBackoffAdvice:output_type -> raftlock.v1.BackoffAdvice
-	21, // 40: raftlock.v1.RaftLock.GetStatus:output_type -> raftlock.v1.Status
-	24, // 41: raftlock.v1.RaftLock.Health:output_type -> raftlock.v1.HealthResponse
-	26, // 42: raftlock.v1.RaftLock.Join:output_type -> raftlock.v1.JoinResponse
-	28, // 43: raftlock.v1.RaftLock.Leave:output_type -> raftlock.v1.LeaveResponse
-	30, // 44: raftlock.v1.RaftLock.Members:output_type -> raftlock.v1.MembersResponse
-	34, // 45: raftlock.v1.RaftLock.GetCapabilities:output_type -> raftlock.v1.Capabilities
-	0,  // 46: raftlock.v1.RaftLock.ForceRelease:output_type -> raftlock.v1.Lock
-	31, // [31:47] is the sub-list for method output_type
-	15, // [15:31] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 15: raftlock.v1.Call.acquire:type_name -> raftlock.v1.AcquireRequest
+	7,  // 16: raftlock.v1.Call.release:type_name -> raftlock.v1.ReleaseRequest
+	9,  // 17: raftlock.v1.Call.renew:type_name -> raftlock.v1.RenewRequest
+	10, // 18: raftlock.v1.Call.get_lock_info:type_name -> raftlock.v1.GetLockInfoRequest
+	36, // 19: raftlock.v1.Call.cancel:type_name -> raftlock.v1.CallCancel
+	6,  // 20: raftlock.v1.Reply.acquire:type_name -> raftlock.v1.AcquireResponse
+	8,  // 21: raftlock.v1.Reply.release:type_name -> raftlock.v1.ReleaseResponse
+	0,  // 22: raftlock.v1.Reply.renew:type_name -> raftlock.v1.Lock
+	2,  // 23: raftlock.v1.Reply.lock_info:type_name -> raftlock.v1.LockInfo
+	38, // 24: raftlock.v1.Reply.error:type_name -> raftlock.v1.CallError
+	39, // 25: raftlock.v1.CallError.detail:type_name -> raftlock.v1.ErrorDetail
+	3,  // 26: raftlock.v1.RaftLock.Acquire:input_type -> raftlock.v1.AcquireCall
+	5,  // 27: raftlock.v1.RaftLock.TryAcquire:input_type -> raftlock.v1.AcquireRequest
+	35, // 28: raftlock.v1.RaftLock.Calls:input_type -> raftlock.v1.Call
+	7,  // 29: raftlock.v1.RaftLock.Release:input_type -> raftlock.v1.ReleaseRequest
+	9,  // 30: raftlock.v1.RaftLock.Renew:input_type -> raftlock.v1.RenewRequest
+	10, // 31: raftlock.v1.RaftLock.GetLockInfo:input_type -> raftlock.v1.GetLockInfoRequest
+	12, // 32: raftlock.v1.RaftLock.GetLocks:input_type -> raftlock.v1.GetLocksRequest
+	14, // 33: raftlock.v1.RaftLock.EnqueueWaiter:input_type -> raftlock.v1.EnqueueWaiterRequest
+	16, // 34: raftlock.v1.RaftLock.CancelWait:input_type -> raftlock.v1.CancelWaitRequest
+	18, // 35: raftlock.v1.RaftLock.GetBackoffAdvice:input_type -> raftlock.v1.GetBackoffAdviceRequest
+	20, // 36: raftlock.v1.RaftLock.GetStatus:input_type -> raftlock.v1.GetStatusRequest
+	23, // 37: raftlock.v1.RaftLock.Health:input_type -> raftlock.v1.HealthRequest
+	25, // 38: raftlock.v1.RaftLock.Join:input_type -> raftlock.v1.JoinRequest
+	27, // 39: raftlock.v1.RaftLock.Leave:input_type -> raftlock.v1.LeaveRequest
+	29, // 40: raftlock.v1.RaftLock.Members:input_type -> raftlock.v1.MembersRequest
+	33, // 41: raftlock.v1.RaftLock.GetCapabilities:input_type -> raftlock.v1.GetCapabilitiesRequest
+	32, // 42: raftlock.v1.RaftLock.ForceRelease:input_type -> raftlock.v1.ForceReleaseRequest
+	6,  // 43: raftlock.v1.RaftLock.Acquire:output_type -> raftlock.v1.AcquireResponse
+	6,  // 44: raftlock.v1.RaftLock.TryAcquire:output_type -> raftlock.v1.AcquireResponse
+	37, // 45: raftlock.v1.RaftLock.Calls:output_type -> raftlock.v1.Reply
+	8,  // 46: raftlock.v1.RaftLock.Release:output_type -> raftlock.v1.ReleaseResponse
+	0,  // 47: raftlock.v1.RaftLock.Renew:output_type -> raftlock.v1.Lock
+	2,  // 48: raftlock.v1.RaftLock.GetLockInfo:output_type -> raftlock.v1.LockInfo
+	13, // 49: raftlock.v1.RaftLock.GetLocks:output_type -> raftlock.v1.GetLocksResponse
+	15, // 50: raftlock.v1.RaftLock.EnqueueWaiter:output_type -> raftlock.v1.EnqueueWaiterResponse
+	17, // 51: raftlock.v1.RaftLock.CancelWait:output_type -> raftlock.v1.CancelWaitResponse
+	19, // 52: raftlock.v1.RaftLock.GetBackoffAdvice:output_type -> raftlock.v1.BackoffAdvice
+	21, // 53: raftlock.v1.RaftLock.GetStatus:output_type -> raftlock.v1.Status
+	24, // 54: raftlock.v1.RaftLock.Health:output_type -> raftlock.v1.HealthResponse
+	26, // 55: raftlock.v1.RaftLock.Join:output_type -> raftlock.v1.JoinResponse
+	28, // 56: raftlock.v1.RaftLock.Leave:output_type -> raftlock.v1.LeaveResponse
+	30, // 57: raftlock.v1.RaftLock.Members:output_type -> raftlock.v1.MembersResponse
+	34, // 58: raftlock.v1.RaftLock.GetCapabilities:output_type -> raftlock.v1.Capabilities
+	0,  // 59: raftlock.v1.RaftLock.ForceRelease:output_type -> raftlock.v1.Lock
+	43, // [43:60] is the sub-list for method output_type
+	26, // [26:43] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_raftlock_proto_init() }
@@ -2681,13 +3114,27 @@ func file_raftlock_proto_init() {
 		(*AcquireCall_Request)(nil),
 		(*AcquireCall_Cancel)(nil),
 	}
+	file_raftlock_proto_msgTypes[35].OneofWrappers = []any{
+		(*Call_Acquire)(nil),
+		(*Call_Release)(nil),
+		(*Call_Renew)(nil),
+		(*Call_GetLockInfo)(nil),
+		(*Call_Cancel)(nil),
+	}
+	file_raftlock_proto_msgTypes[37].OneofWrappers = []any{
+		(*Reply_Acquire)(nil),
+		(*Reply_Release)(nil),
+		(*Reply_Renew)(nil),
+		(*Reply_LockInfo)(nil),
+		(*Reply_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftlock_proto_rawDesc), len(file_raftlock_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	RaftLock_Acquire_FullMethodName          = "/raftlock.v1.RaftLock/Acquire"
 	RaftLock_TryAcquire_FullMethodName       = "/raftlock.v1.RaftLock/TryAcquire"
+	RaftLock_Calls_FullMethodName            = "/raftlock.v1.RaftLock/Calls"
 	RaftLock_Release_FullMethodName          = "/raftlock.v1.RaftLock/Release"
 	RaftLock_Renew_FullMethodName            = "/raftlock.v1.RaftLock/Renew"
 	RaftLock_GetLockInfo_FullMethodName      = "/raftlock.v1.RaftLock/GetLockInfo"
@@ -69,6 +70,17 @@ type RaftLockClient interface {
 	// TryAcquire is Acquire without waiting (wait must be false), as a unary
 	// call: it has no race to confirm, so it skips the stream's set-up.
 	TryAcquire(ctx context.Context, in *AcquireRequest, opts ...grpc.CallOption) (*AcquireResponse, error)
+	// Calls carries the lock calls of one client connection, any number at
+	// once, over one long-lived stream: a call is one Call message and its
+	// answer one Reply with the same id, in any order. It does what the
+	// unary calls and the Acquire stream do (a waiting Acquire included,
+	// with the same cancel rule: after a cancel the node answers only once
+	// the waiter has left the queue, or with the grant), at the cost of one
+	// message each way instead of a stream of its own per call. A node
+	// applies its rate limit and identity binding to each Call. The stream
+	// ending cancels every call still on it, and a waited grant the node
+	// could not send back is released.
+	Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Call, Reply], error)
 	// Release gives a lock up and hands it to the head waiter.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
 	// Renew extends a held lock; the version is kept.
@@ -132,6 +144,19 @@ func (c *raftLockClient) TryAcquire(ctx context.Context, in *AcquireRequest, opt
 	}
 	return out, nil
 }
+
+func (c *raftLockClient) Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Call, Reply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RaftLock_ServiceDesc.Streams[1], RaftLock_Calls_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Call, Reply]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RaftLock_CallsClient = grpc.BidiStreamingClient[Call, Reply]
 
 func (c *raftLockClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -294,6 +319,17 @@ type RaftLockServer interface {
 	// TryAcquire is Acquire without waiting (wait must be false), as a unary
 	// call: it has no race to confirm, so it skips the stream's set-up.
 	TryAcquire(context.Context, *AcquireRequest) (*AcquireResponse, error)
+	// Calls carries the lock calls of one client connection, any number at
+	// once, over one long-lived stream: a call is one Call message and its
+	// answer one Reply with the same id, in any order. It does what the
+	// unary calls and the Acquire stream do (a waiting Acquire included,
+	// with the same cancel rule: after a cancel the node answers only once
+	// the waiter has left the queue, or with the grant), at the cost of one
+	// message each way instead of a stream of its own per call. A node
+	// applies its rate limit and identity binding to each Call. The stream
+	// ending cancels every call still on it, and a waited grant the node
+	// could not send back is released.
+	Calls(grpc.BidiStreamingServer[Call, Reply]) error
 	// Release gives a lock up and hands it to the head waiter.
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
 	// Renew extends a held lock; the version is kept.
@@ -340,6 +376,9 @@ func (UnimplementedRaftLockServer) Acquire(grpc.BidiStreamingServer[AcquireCall,
 }
 func (UnimplementedRaftLockServer) TryAcquire(context.Context, *AcquireRequest) (*AcquireResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TryAcquire not implemented")
+}
+func (UnimplementedRaftLockServer) Calls(grpc.BidiStreamingServer[Call, Reply]) error {
+	return status.Errorf(codes.Unimplemented, "method Calls not implemented")
 }
 func (UnimplementedRaftLockServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Release not implemented")
@@ -428,6 +467,13 @@ func _RaftLock_TryAcquire_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RaftLock_Calls_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RaftLockServer).Calls(&grpc.GenericServerStream[Call, Reply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RaftLock_CallsServer = grpc.BidiStreamingServer[Call, Reply]
 
 func _RaftLock_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReleaseRequest)
@@ -753,6 +799,12 @@ var RaftLock_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Acquire",
 			Handler:       _RaftLock_Acquire_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Calls",
+			Handler:       _RaftLock_Calls_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

@@ -60,7 +60,10 @@ func RemoteLogger(l *slog.Logger) RemoteOption {
 
 // RemoteDialOptions adds gRPC dial options, applied after the driver's own,
 // so they win: grpc.WithTransportCredentials replaces the default insecure
-// credentials, for instance.
+// credentials, for instance. The lock calls travel as messages on one
+// long-lived Calls stream per connection (see RemoteDriver), so client
+// interceptors see that stream open once, not each lock call; per-RPC
+// credentials are sent when it opens.
 func RemoteDialOptions(opts ...grpc.DialOption) RemoteOption {
 	return func(c *remoteConfig) { c.dialOpts = append(c.dialOpts, opts...) }
 }

@@ -94,6 +94,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.quick, "quick", false, fmt.Sprintf("smoke run: %d round of %v, bursts of %d, unless those flags are given", quickRounds, quickDuration, quickBurst))
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write this program's CPU profile to `file`")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write this program's heap profile to `file` at the end")
+	fs.StringVar(&servers.ProfileDir, "server-cpuprofile", "", "have every server process write its CPU profile into `directory` when it stops, as <name>-<pid>.cpu.prof")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -152,6 +153,11 @@ func (o *options) profile() (func() error, error) {
 
 func (o *options) startProfiles() (stop func() error, err error) {
 	stop = func() error { return nil }
+	if servers.ProfileDir != "" {
+		if err := os.MkdirAll(servers.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {

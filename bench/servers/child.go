@@ -1,6 +1,7 @@
 package servers
 
 import (
+	"runtime/pprof"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +20,18 @@ type childSpec struct {
 	Etcd     *etcdSpec     `json:"etcd,omitempty"`
 	Raftlock *raftlockSpec `json:"raftlock,omitempty"`
 	RawRaft  *rawRaftSpec  `json:"rawraft,omitempty"`
+	// Profile, when set, is where the child writes its CPU profile when
+	// it stops: this path, then -<pid>.cpu.prof (see ProfileDir).
+	Profile string `json:"profile,omitempty"`
 }
+
+// ProfileDir, when set before servers start, makes every server process
+// profile its CPU and write the profile into this directory when it is
+// stopped, as <name>-<pid>.cpu.prof: what the servers spend, where the
+// benchmark's own -cpuprofile shows its clients. A stop then asks the
+// process to end (SIGTERM) and waits for it, rather than killing it; a
+// server killed on purpose (the failover workload) writes none.
+var ProfileDir string
 
 // Child runs the server this process was started to be, when it was started
 // by this package as a server child, and then exits; otherwise it returns at
@@ -57,6 +69,15 @@ func Child() {
 		}
 	}()
 
+	if spec.Profile != "" {
+		stopProfile, err := startProfile(fmt.Sprintf("%s-%d.cpu.prof", spec.Profile, os.Getpid()))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "server child: %v\n", err)
+			code = 1
+			return
+		}
+		defer stopProfile()
+	}
 	var err error
 	switch {
 	case spec.Etcd != nil:
@@ -111,4 +132,21 @@ func announce(v any) error {
 	}
 	_, err = fmt.Fprintf(os.Stdout, "%s\n", b)
 	return err
+}
+
+// startProfile starts profiling the CPU into file, and returns what stops
+// it and writes the file.
+func startProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

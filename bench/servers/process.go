@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,9 +29,15 @@ type Process struct {
 	errs *tail  // the end of its standard error, for error messages
 	done chan struct{}
 
+	profiles bool // it writes a CPU profile when it ends (ProfileDir)
+
 	mu      sync.Mutex
 	lastCPU time.Duration // the last CPU time read, kept for after it exits
 }
+
+// profileStopTimeout bounds how long a stop waits for a profiling server
+// to end by itself before it kills it.
+const profileStopTimeout = 10 * time.Second
 
 // Name is what the process is called in messages, such as "etcd-2".
 func (p *Process) Name() string { return p.name }
@@ -69,8 +76,17 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
-// stop kills the process and removes its data directory.
+// stop kills the process and removes its data directory. A process that
+// profiles (ProfileDir) is asked to end first, so that it writes its
+// profile.
 func (p *Process) stop() error {
+	if p.profiles {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(profileStopTimeout):
+		}
+	}
 	p.Kill()
 	if p.dir != "" {
 		return os.RemoveAll(p.dir)
@@ -120,6 +136,9 @@ func launchChild(ctx context.Context, name string, spec childSpec, dir string, r
 	if err != nil {
 		return nil, err
 	}
+	if ProfileDir != "" {
+		spec.Profile = filepath.Join(ProfileDir, name)
+	}
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -131,6 +150,7 @@ func launchChild(ctx context.Context, name string, spec childSpec, dir string, r
 	if err != nil {
 		return nil, err
 	}
+	p.profiles = spec.Profile != ""
 	lines := make(chan string, 1)
 	go func() {
 		s := bufio.NewScanner(r)

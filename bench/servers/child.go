@@ -1,12 +1,12 @@
 package servers
 
 import (
-	"runtime/pprof"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )

@@ -73,31 +73,13 @@ func TestRemoteFallsBackWithoutCalls(t *testing.T) {
 	}
 }
 
-// lateGrantAPI answers a waiting Acquire with a waited grant well after
-// the call's context ended: later than the driver's cancel grace. It
-// records Releases.
-type lateGrantAPI struct {
-	*memNode
-	released chan *backend.ReleaseRequest
-}
-
-func (a *lateGrantAPI) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
-	<-ctx.Done()
-	time.Sleep(300 * time.Millisecond)
-	return &backend.AcquireResult{Waited: true, Lock: backend.Lock{LockID: req.LockID, Owner: req.ClientID, Version: 42}}, nil
-}
-
-func (a *lateGrantAPI) Release(_ context.Context, req *backend.ReleaseRequest) (*backend.ReleaseResult, error) {
-	a.released <- req
-	return &backend.ReleaseResult{}, nil
-}
-
 // A waited grant that comes after the caller gave up and its cancel grace
 // ran out is released by the driver: nobody will use it.
 func TestRemoteReleasesGrantThatCameTooLate(t *testing.T) {
 	store := memory.NewStore()
 	defer store.Close()
-	api := &lateGrantAPI{memNode: newMemNode(store), released: make(chan *backend.ReleaseRequest, 1)}
+	// The grant comes 300ms after the call ended, well past the grace.
+	api := &grantOnGiveUpAPI{memNode: newMemNode(store), released: make(chan *backend.ReleaseRequest, 1), after: 300 * time.Millisecond}
 	s := startRPCServer(t, api)
 	d := dialTestWith(t, []string{s.addr}, RemoteCancelGrace(50*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -106,14 +88,7 @@ func TestRemoteReleasesGrantThatCameTooLate(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Acquire past its deadline: %v, want the context's error", err)
 	}
-	select {
-	case r := <-api.released:
-		if r.LockID != "late" || r.ClientID != "c" || r.Version != 42 {
-			t.Fatalf("released %+v, want lock late of c at version 42", r)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the grant that came too late was not released")
-	}
+	wantReleased(t, api.released, "late", "c")
 }
 
 // Calls from many goroutines share one stream, and each gets its own

@@ -427,15 +427,18 @@ func TestServiceGracefulStopEndsWaits(t *testing.T) {
 }
 
 // grantOnGiveUpAPI answers a waiting Acquire with a waited grant only once
-// the call's context has ended: the grant wins the race with the client's
-// give-up, and the answer cannot be delivered. It records Releases.
+// the call's context has ended, and late by after: the grant wins the race
+// with the client's give-up, and the answer cannot be delivered, or comes
+// when the client no longer waits for it. It records Releases.
 type grantOnGiveUpAPI struct {
 	*memNode
 	released chan *backend.ReleaseRequest
+	after    time.Duration
 }
 
 func (a *grantOnGiveUpAPI) Acquire(ctx context.Context, req *backend.AcquireRequest) (*backend.AcquireResult, error) {
 	<-ctx.Done()
+	time.Sleep(a.after)
 	return &backend.AcquireResult{Waited: true, Lock: backend.Lock{LockID: req.LockID, Owner: req.ClientID, Version: 42}}, nil
 }
 
@@ -460,13 +463,20 @@ func TestServiceReleasesWaitedGrantItCannotDeliver(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond) // let the request reach the node
 	reset()
+	wantReleased(t, api.released, "u", "gone")
+}
+
+// wantReleased waits for the release of grantOnGiveUpAPI's grant of lock
+// to owner (version 42).
+func wantReleased(t *testing.T, released <-chan *backend.ReleaseRequest, lock, owner string) {
+	t.Helper()
 	select {
-	case r := <-api.released:
-		if r.LockID != "u" || r.ClientID != "gone" || r.Version != 42 {
-			t.Fatalf("released %+v, want lock u of gone at version 42", r)
+	case r := <-released:
+		if r.LockID != lock || r.ClientID != owner || r.Version != 42 {
+			t.Fatalf("released %+v, want lock %s of %s at version 42", r, lock, owner)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the undelivered waited grant was not released")
+		t.Fatalf("the grant of lock %s to %s was not released", lock, owner)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,14 +52,10 @@ func takeAndList(ctx context.Context, c *Contender, p Params, releases []Release
 		})
 	}
 	wg.Wait()
-	f := Figures{Elapsed: time.Since(start)}
-	m.stop(&f)
-	if err := errs.get(); err != nil {
+	f, err := timedFigures(start, m, &errs, lat)
+	if err != nil {
 		return f, err
 	}
-	all := slices.Concat(lat...)
-	f.Ops = len(all)
-	percentiles(&f, all)
 
 	if c.List != nil {
 		t := time.Now()

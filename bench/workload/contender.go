@@ -92,3 +92,15 @@ func (c *Contender) take() func(ctx context.Context, c int, key string) (Release
 	}
 	return c.Hold
 }
+
+// pairOf is a Pair made of a lock function: take key's lock as client c,
+// then give it back.
+func pairOf(lock func(ctx context.Context, c int, key string) (Release, error)) func(ctx context.Context, c int, key string) error {
+	return func(ctx context.Context, c int, key string) error {
+		release, err := lock(ctx, c, key)
+		if err != nil {
+			return err
+		}
+		return release(ctx)
+	}
+}

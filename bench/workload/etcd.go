@@ -49,13 +49,7 @@ func EtcdMutex(ctx context.Context, srv *servers.Cluster, clients int) (*Contend
 		}
 		return m.Unlock, nil
 	}
-	c.Pair = func(ctx context.Context, i int, key string) error {
-		release, err := c.Hold(ctx, i, key)
-		if err != nil {
-			return err
-		}
-		return release(ctx)
-	}
+	c.Pair = pairOf(c.Hold)
 	// A Mutex has no listing; its keys, one per holder or waiter, are read
 	// with one Get of their prefix.
 	c.List = func(ctx context.Context, prefix string) (int, error) {

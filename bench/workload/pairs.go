@@ -36,6 +36,14 @@ func runPairs(ctx context.Context, c *Contender, clients int, p Params) (Figures
 		})
 	}
 	wg.Wait()
+	return timedFigures(start, m, &errs, lat)
+}
+
+// timedFigures ends a workload whose clients recorded the latency of each
+// operation in lat, one slice per client: the figures from start until
+// now, the meter's CPU counts, and the operations' count and percentiles;
+// or the first error a client met.
+func timedFigures(start time.Time, m meter, errs *firstError, lat [][]time.Duration) (Figures, error) {
 	f := Figures{Elapsed: time.Since(start)}
 	m.stop(&f)
 	if err := errs.get(); err != nil {

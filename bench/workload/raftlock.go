@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/raftlock/raftlock"
@@ -47,15 +48,9 @@ func Raftlock(ctx context.Context, cfg raftlock.Config, clients int, srv *server
 			return err
 		}, nil
 	}
-	c.Pair = func(ctx context.Context, i int, key string) error {
-		release, err := acquire(ctx, i, key, false)
-		if err != nil {
-			return err
-		}
-		return release(ctx)
-	}
 	c.Hold = func(ctx context.Context, i int, key string) (Release, error) { return acquire(ctx, i, key, true) }
 	c.Take = func(ctx context.Context, i int, key string) (Release, error) { return acquire(ctx, i, key, false) }
+	c.Pair = pairOf(c.Take)
 	c.List = func(ctx context.Context, prefix string) (int, error) {
 		n := 0
 		req := &raftlock.GetLocksRequest{Filter: raftlock.LockFilter{Pattern: prefix + "*"}, Limit: backend.MaxPageSize}
@@ -77,27 +72,13 @@ func Raftlock(ctx context.Context, cfg raftlock.Config, clients int, srv *server
 // RaftURL is the raft:// URL of a raftlock cluster: every node's address,
 // as an application would list them.
 func RaftURL(srv *servers.Cluster) string {
-	u := "raft://"
-	for i, a := range srv.Addrs {
-		if i > 0 {
-			u += ","
-		}
-		u += a
-	}
-	return u
+	return "raft://" + strings.Join(srv.Addrs, ",")
 }
 
 // EtcdURL is the etcd:// URL of raftlock's etcd store on an etcd cluster,
 // with a key prefix of its own.
 func EtcdURL(srv *servers.Cluster) string {
-	u := "etcd://"
-	for i, a := range srv.Addrs {
-		if i > 0 {
-			u += ","
-		}
-		u += a
-	}
-	return u + "?prefix=/bench/raftlock/"
+	return "etcd://" + strings.Join(srv.Addrs, ",") + "?prefix=/bench/raftlock/"
 }
 
 // RedisURL is the redis:// URL of raftlock's Redis store on a

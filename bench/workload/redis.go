@@ -48,17 +48,11 @@ func Redsync(_ context.Context, srv *servers.Cluster, clients int) (*Contender, 
 		}
 		return func(ctx context.Context) error { _, err := m.UnlockContext(ctx); return err }, nil
 	}
-	c.Pair = func(ctx context.Context, i int, key string) error {
-		release, err := lock(ctx, i, key)
-		if err != nil {
-			return err
-		}
-		return release(ctx)
-	}
 	c.Hold = func(ctx context.Context, i int, key string) (Release, error) {
 		return lock(ctx, i, key, redsync.WithTries(redsyncTries))
 	}
 	c.Take = func(ctx context.Context, i int, key string) (Release, error) { return lock(ctx, i, key) }
+	c.Pair = pairOf(c.Take)
 	c.List = func(ctx context.Context, p string) (int, error) { return scan(ctx, rdb[0], prefix+p) }
 	return c, nil
 }
@@ -80,17 +74,11 @@ func Redislock(_ context.Context, srv *servers.Cluster, clients int) (*Contender
 		}
 		return l.Release, nil
 	}
-	c.Pair = func(ctx context.Context, i int, key string) error {
-		release, err := obtain(ctx, i, key, nil)
-		if err != nil {
-			return err
-		}
-		return release(ctx)
-	}
 	c.Hold = func(ctx context.Context, i int, key string) (Release, error) {
 		return obtain(ctx, i, key, &redislock.Options{RetryStrategy: redislock.LinearBackoff(redislockRetry)})
 	}
 	c.Take = func(ctx context.Context, i int, key string) (Release, error) { return obtain(ctx, i, key, nil) }
+	c.Pair = pairOf(c.Take)
 	c.List = func(ctx context.Context, p string) (int, error) { return scan(ctx, rdb[0], prefix+p) }
 	return c, nil
 }

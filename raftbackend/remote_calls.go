@@ -144,7 +144,8 @@ func newCallMux(client raftpb.RaftLockClient) *callMux {
 	return &callMux{client: client}
 }
 
-// do sends call and returns its Reply. call's id and timeout are set here.
+// do sends call and returns its Reply. call's id and timeout (ctx's
+// deadline) are set here.
 // With grace 0, ctx ending ends the call at once (the node hears a cancel
 // and stops working on it). With grace > 0 (a waiting Acquire), ctx ending
 // sends the cancel and waits up to grace for the node's answer; if none
@@ -160,7 +161,10 @@ func (m *callMux) do(ctx context.Context, call *raftpb.Call, grace time.Duration
 		return nil, m.streamError(s, err)
 	}
 	call.Id = id
-	if dl, ok := ctx.Deadline(); ok && grace == 0 {
+	if dl, ok := ctx.Deadline(); ok {
+		// A waiting Acquire sends it too: its node records it as the
+		// waiter's timeout, so that the waiter leaves the queue on time
+		// even if the node dies with the call.
 		call.TimeoutNanos = max(int64(time.Until(dl)), 1)
 	}
 	if err := s.send(call); err != nil {

@@ -124,3 +124,40 @@ func TestRemoteCallsShareOneStream(t *testing.T) {
 		t.Fatalf("the stream carried %d calls, want %d", cur.next, n)
 	}
 }
+
+// A waiting Acquire without WaitTimeout leaves the queue at its caller's
+// deadline even if the node holding the call dies (docs/raft-store.md): the
+// node records that deadline, so it must learn it over the network too.
+func TestRemoteWaitCarriesCallerDeadline(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	d := dialTest(t, c.endpoints(0)...)
+	ctx := testCtx(t)
+	if _, err := d.Acquire(ctx, &backend.AcquireRequest{LockID: "dl", ClientID: "holder", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	deadline, _ := wctx.Deadline()
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Acquire(wctx, &backend.AcquireRequest{LockID: "dl", ClientID: "waiter", TTL: time.Minute, Wait: true})
+		done <- err
+	}()
+	var w backend.Waiter
+	waitUntil(t, "the waiter to queue", func() bool {
+		info, err := d.Get(ctx, &backend.GetRequest{LockID: "dl", IncludeWaiters: true})
+		if err != nil || len(info.Waiters) == 0 {
+			return false
+		}
+		w = info.Waiters[0]
+		return true
+	})
+	// The store's clock is this machine's; allow for the trip.
+	if w.TimeoutAt.IsZero() || w.TimeoutAt.After(deadline.Add(time.Second)) || w.TimeoutAt.Before(deadline.Add(-time.Second)) {
+		t.Fatalf("the queued waiter times out at %v, want about the caller's deadline %v", w.TimeoutAt, deadline)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the canceled wait: %v", err)
+	}
+}

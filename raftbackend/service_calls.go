@@ -101,13 +101,16 @@ func (cs *callStream) read() error {
 func (cs *callStream) start(c *raftpb.Call) bool {
 	id := c.GetId()
 	wait := c.GetAcquire().GetWait()
+	// The caller's deadline bounds the call here as it does there; for a
+	// waiting Acquire the node also records it as the waiter's timeout.
+	// When it passes, the node ends the wait as a cancel would (the
+	// waiter leaves the queue first), and the client, which sent its
+	// cancel at the same moment, hears that answer.
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if d := c.GetTimeoutNanos(); d > 0 && !wait {
+	if d := c.GetTimeoutNanos(); d > 0 {
 		ctx, cancel = context.WithTimeout(cs.ctx, time.Duration(d))
 	} else {
-		// A waiting Acquire ends with a cancel from the client, which then
-		// hears that its waiter left the queue, not with a deadline.
 		ctx, cancel = context.WithCancel(cs.ctx)
 	}
 
